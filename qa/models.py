@@ -1,0 +1,168 @@
+"""The data that flows through article-qa: documents, chunks, passages, citations and answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Span(BaseModel):
+    """A half-open character range ``[start, end)`` into a document's canonical text."""
+
+    start: int
+    end: int
+    reason: str = ""
+
+
+class Document(BaseModel):
+    """One article. ``text`` is canonical: every offset in the system points into it."""
+
+    doc_id: str
+    text: str
+    title: str | None = None
+    url: str | None = None
+    source: str | None = None
+    published_at: str | None = None
+    path: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    #: Scraped debris (captions, video teasers, datelines, contributor lines) left out of chunks.
+    excluded: list[Span] = Field(default_factory=list)
+
+    @property
+    def content_hash(self) -> str:
+        """Hash of the text and metadata that decide the document's chunks."""
+        import hashlib
+        import json
+
+        payload = json.dumps(
+            [self.text, self.title, self.url, self.source, self.published_at, self.metadata],
+            sort_keys=True,
+            default=str,
+        )
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+class Chunk(BaseModel):
+    """A slice of a document: ``text == document.text[char_start:char_end]``."""
+
+    chunk_id: str
+    doc_id: str
+    index: int
+    text: str
+    char_start: int
+    char_end: int
+    heading: str | None = None
+    n_tokens: int = 0
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Passage(BaseModel):
+    """A retrieved chunk, shown to the model under a short numeric ``key``."""
+
+    key: int
+    chunk_id: str
+    doc_id: str
+    title: str | None = None
+    text: str
+    char_start: int
+    char_end: int
+    heading: str | None = None
+    score: float = Field(description="Retrieval similarity, higher is closer (cosine for dense search).")
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Citation(BaseModel):
+    """A verified citation: ``quote`` is exactly ``document.text[char_start:char_end]``."""
+
+    key: int = Field(description="The [n] marker used in the answer text.")
+    passage_key: int = Field(description="The key of the retrieved passage the quote was found in.")
+    doc_id: str
+    title: str | None = None
+    chunk_id: str
+    quote: str
+    char_start: int
+    char_end: int
+    score: float
+
+
+class Usage(BaseModel):
+    """Token counts reported by the model endpoint."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_prompt_tokens: int = 0
+
+
+class Timings(BaseModel):
+    """Seconds spent in each stage of answering one question."""
+
+    retrieve_s: float = 0.0
+    first_token_s: float | None = None
+    generate_s: float = 0.0
+    verify_s: float = 0.0
+    total_s: float = 0.0
+
+
+class Answer(BaseModel):
+    """The result of asking a question: the answer, its verified citations and the evidence behind it."""
+
+    question: str
+    answer: str
+    answerable: bool
+    citations: list[Citation] = Field(default_factory=list)
+    passages: list[Passage] = Field(default_factory=list)
+    refusal_reason: str | None = Field(
+        default=None, description="Why the answer was withheld, when answerable is false."
+    )
+    dropped_citations: int = Field(
+        default=0, description="Citations the model gave that failed verification and were removed."
+    )
+    dropped_sentences: int = Field(
+        default=0, description="Answer sentences removed because no verified quote supports them."
+    )
+    model_answerable: bool | None = Field(
+        default=None, description="What the model itself claimed (one signal, never trusted alone)."
+    )
+    raw_answer: str | None = Field(default=None, description="The model's answer text before verification.")
+    model: str = ""
+    usage: Usage = Field(default_factory=Usage)
+    timings: Timings = Field(default_factory=Timings)
+
+
+class IngestFailure(BaseModel):
+    """A file or record that could not be ingested, and why."""
+
+    path: str
+    reason: str
+    hint: str = ""
+
+
+class IngestReport(BaseModel):
+    """Summary of one ingest run."""
+
+    added: list[str] = Field(default_factory=list)
+    updated: list[str] = Field(default_factory=list)
+    skipped: list[str] = Field(default_factory=list)
+    failed: list[IngestFailure] = Field(default_factory=list)
+    chunks: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when no file failed."""
+        return not self.failed
+
+
+class DocumentInfo(BaseModel):
+    """What the store knows about one ingested document."""
+
+    doc_id: str
+    title: str | None = None
+    source: str | None = None
+    url: str | None = None
+    published_at: str | None = None
+    path: str | None = None
+    content_hash: str
+    chunks: int
+    chars: int

@@ -1,0 +1,146 @@
+"""All configuration, read once from ``QA_*`` environment variables (and ``.env``).
+
+Sections map to variables with one underscore: ``QA_LLM_BASE_URL`` sets ``llm.base_url``,
+``QA_RETRIEVAL_K`` sets ``retrieval.k``. ``QA_STORE``, ``QA_CHROMA_URL`` and ``QA_HOME`` are top level.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class LLMSettings(BaseModel):
+    """The chat model that writes answers."""
+
+    base_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible endpoint (e.g. https://api.openai.com/v1). Unset: start the bundled local model.",
+    )
+    model: str = Field(default="local", description="Model name sent to the endpoint.")
+    api_key: SecretStr | None = Field(
+        default=None, description="API key for base_url; falls back to OPENAI_API_KEY."
+    )
+    local_model: str = Field(
+        default="qwen2.5-coder-1.5b-instruct",
+        description="Which bundled model the local server runs (see `qa models list`).",
+    )
+    local_port: int = Field(default=0, description="Port for the local server on 127.0.0.1; 0 picks a free one.")
+    local_ctx: int = Field(default=4096, description="Context window of the local server, in tokens.")
+    local_threads: int = Field(default=2, description="CPU threads the local server uses.")
+    local_idle_minutes: float = Field(
+        default=20.0, description="The local server stops itself after this many minutes without use."
+    )
+    temperature: float = Field(default=0.0, description="Sampling temperature.")
+    max_tokens: int = Field(default=400, description="Upper bound on generated tokens per answer.")
+    timeout_s: float = Field(default=180.0, description="Seconds to wait for one model reply before giving up.")
+    max_retries: int = Field(default=2, description="Retries on connection errors, 429 and 5xx replies.")
+
+
+class EmbeddingSettings(BaseModel):
+    """The model that turns chunks and questions into vectors."""
+
+    provider: Literal["local", "openai"] = Field(
+        default="local", description="'local': bundled all-MiniLM-L6-v2 (ONNX, CPU). 'openai': an embeddings endpoint."
+    )
+    model: str = Field(
+        default="all-MiniLM-L6-v2-int8",
+        description="Embedding model name; for provider=openai e.g. text-embedding-3-small.",
+    )
+    base_url: str | None = Field(default=None, description="Embeddings endpoint for provider=openai.")
+    api_key: SecretStr | None = Field(default=None, description="API key; falls back to OPENAI_API_KEY.")
+    batch_size: int = Field(default=32, description="Texts embedded per call.")
+    threads: int = Field(default=2, description="CPU threads for the local embedder.")
+
+
+class ChunkingSettings(BaseModel):
+    """How documents are cut into passages."""
+
+    max_tokens: int = Field(default=96, description="Upper bound on a chunk's length in embedder tokens.")
+    overlap_tokens: int = Field(
+        default=24, description="Whole sentences up to this many tokens are repeated at the start of the next chunk."
+    )
+
+
+class RetrievalSettings(BaseModel):
+    """How passages are found for a question."""
+
+    k: int = Field(default=4, description="Passages given to the model per question.")
+    min_score: float = Field(
+        default=0.2,
+        description="Cosine similarity below which a passage counts as unrelated; if none reach it, refuse.",
+    )
+
+
+class AnswerSettings(BaseModel):
+    """How answers are checked before they are shown."""
+
+    min_support: float = Field(
+        default=0.5,
+        description="Share of an answer sentence's content words that its verified quotes must contain.",
+    )
+
+
+class Settings(BaseSettings):
+    """Effective configuration of article-qa."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="QA_",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        env_file=".env",
+        extra="ignore",
+    )
+
+    home: Path = Field(default=Path(".qa"), description="Data folder for models, stores and caches.")
+    store: Path | None = Field(default=None, description="Store folder (default: <home>/store).")
+    chroma_url: str | None = Field(
+        default=None, description="Chroma server URL (e.g. http://127.0.0.1:8000); unset: embedded store."
+    )
+    collection: str = Field(default="articles", description="Name of the Chroma collection prefix.")
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
+
+    @model_validator(mode="after")
+    def _defaults(self) -> Settings:
+        import os
+
+        if self.store is None:
+            self.store = self.home / "store"
+        key = os.environ.get("OPENAI_API_KEY")
+        if key:
+            if self.llm.api_key is None:
+                self.llm.api_key = SecretStr(key)
+            if self.embeddings.api_key is None:
+                self.embeddings.api_key = SecretStr(key)
+        return self
+
+    @property
+    def store_path(self) -> Path:
+        """The embedded store folder."""
+        assert self.store is not None
+        return self.store
+
+    @property
+    def models_dir(self) -> Path:
+        """Where bundled model files are assembled."""
+        return self.home / "models"
+
+    @property
+    def run_dir(self) -> Path:
+        """Where the local model server keeps its pid, port and log."""
+        return self.home / "run"
+
+    def masked(self) -> dict[str, Any]:
+        """The effective values as plain data, secrets masked."""
+        data = self.model_dump(mode="json")
+        for section in ("llm", "embeddings"):
+            if data[section].get("api_key"):
+                data[section]["api_key"] = "****"
+        return data
