@@ -18,12 +18,10 @@ class LLMSettings(BaseModel):
 
     base_url: str | None = Field(
         default=None,
-        description="OpenAI-compatible endpoint (e.g. https://api.openai.com/v1). Unset: start the bundled local model.",
+        description="OpenAI-compatible endpoint, e.g. https://api.openai.com/v1. Unset: the bundled local model.",
     )
     model: str = Field(default="local", description="Model name sent to the endpoint.")
-    api_key: SecretStr | None = Field(
-        default=None, description="API key for base_url; falls back to OPENAI_API_KEY."
-    )
+    api_key: SecretStr | None = Field(default=None, description="API key for base_url; falls back to OPENAI_API_KEY.")
     local_model: str = Field(
         default="qwen2.5-coder-1.5b-instruct",
         description="Which bundled model the local server runs (see `qa models list`).",
@@ -44,7 +42,8 @@ class EmbeddingSettings(BaseModel):
     """The model that turns chunks and questions into vectors."""
 
     provider: Literal["local", "openai"] = Field(
-        default="local", description="'local': bundled all-MiniLM-L6-v2 (ONNX, CPU). 'openai': an embeddings endpoint."
+        default="local",
+        description="'local': bundled all-MiniLM-L6-v2 (ONNX, CPU). 'openai': an embeddings endpoint.",
     )
     model: str = Field(
         default="all-MiniLM-L6-v2-int8",
@@ -61,8 +60,15 @@ class ChunkingSettings(BaseModel):
 
     max_tokens: int = Field(default=96, description="Upper bound on a chunk's length in embedder tokens.")
     overlap_tokens: int = Field(
-        default=24, description="Whole sentences up to this many tokens are repeated at the start of the next chunk."
+        default=24,
+        description="Whole sentences up to this many tokens are repeated at the start of the next chunk.",
     )
+
+
+class IngestSettings(BaseModel):
+    """Limits on what is read."""
+
+    max_file_mb: float = Field(default=50.0, description="Files larger than this many MB are refused.")
 
 
 class RetrievalSettings(BaseModel):
@@ -103,6 +109,7 @@ class Settings(BaseSettings):
     collection: str = Field(default="articles", description="Name of the Chroma collection prefix.")
     llm: LLMSettings = Field(default_factory=LLMSettings)
     embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)

@@ -1,0 +1,212 @@
+"""The Python API: ``QA`` ingests articles and answers questions about them with verified citations.
+
+from qa import QA
+qa = QA()
+qa.ingest(["evals/corpus"])
+print(qa.ask("How many troops are going to Poland?").answer)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from qa.answer import stream_answer
+from qa.errors import InputError, QAError
+from qa.models import Answer, Document, DocumentInfo, IngestFailure, IngestReport, Passage
+from qa.settings import Settings
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
+    from qa.embeddings import Embedder
+    from qa.retrieval import DenseRetriever
+    from qa.store import Store
+
+#: progress(done, total, label) for long operations.
+Progress = Callable[[int, int, str], None]
+
+
+class QA:
+    """Articles in, cited answers out. Heavy parts (embedder, store, model server) load on first use."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        embedder: Embedder | None = None,
+        chat_model: BaseChatModel | None = None,
+        status: Callable[[str], None] | None = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        self._embedder = embedder
+        self._chat = chat_model
+        self._store: Store | None = None
+        self._retriever: DenseRetriever | None = None
+        self._status = status or (lambda _m: None)
+
+    # -- components, built lazily so `qa docs` doesn't load models -------------------------------
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder (loaded on first use)."""
+        if self._embedder is None:
+            from qa.embeddings import make_embedder
+
+            self._status(f"loading the embedder {self.settings.embeddings.model}")
+            self._embedder = make_embedder(self.settings)
+        return self._embedder
+
+    def store(self, create: bool = False) -> Store:
+        """The vector store; raises StoreMismatchError if it was built with other settings."""
+        if self._store is None or (create and not self._store.exists):
+            from qa.store import Store
+
+            emb = self.embedder
+            self._store = Store(self.settings, embedder_name=emb.name, dim=emb.dim, create=create)
+        return self._store
+
+    @property
+    def chat_model(self) -> BaseChatModel:
+        """The chat model client (starts the local model server on first use)."""
+        if self._chat is None:
+            from qa.llm import make_chat_model
+
+            self._chat = make_chat_model(self.settings, progress=self._status)
+        return self._chat
+
+    # -- ingest ----------------------------------------------------------------------------------
+
+    def ingest(
+        self,
+        paths: Sequence[str | Path],
+        *,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        rebuild: bool = False,
+        progress: Progress | None = None,
+    ) -> IngestReport:
+        """Ingest files and folders. Bad files are listed in the report; good ones still go in.
+
+        Raises StoreError / StoreMismatchError when the store can't be used.
+        """
+        from qa.documents import discover, load_file
+
+        files, failures = discover([Path(p) for p in paths], include, exclude)
+        docs: list[Document] = []
+        for path in files:
+            try:
+                found, bad = load_file(path, max_bytes=int(self.settings.ingest.max_file_mb * 1_000_000))
+            except InputError as exc:
+                failures.append(IngestFailure(path=str(path), reason=exc.message, hint=exc.hint))
+                continue
+            docs.extend(found)
+            failures.extend(bad)
+        report = self.ingest_documents(docs, rebuild=rebuild, progress=progress)
+        report.failed = failures + report.failed
+        return report
+
+    def ingest_documents(
+        self, docs: Iterable[Document], *, rebuild: bool = False, progress: Progress | None = None
+    ) -> IngestReport:
+        """Chunk, embed and store documents: unchanged ones are skipped, changed ones replaced."""
+        from qa.chunking import chunk_document
+        from qa.embeddings import tokenizer_for
+
+        t0 = time.perf_counter()
+        if rebuild:
+            self.reset_store()
+        store = self.store(create=True)
+        store.recover()
+        counter = tokenizer_for(self.embedder)
+        report = IngestReport()
+        docs = list(docs)
+        committed = store.committed_hashes()
+        seen: dict[str, str] = {}
+        for i, doc in enumerate(docs):
+            if progress:
+                progress(i, len(docs), doc.doc_id)
+            h = doc.content_hash
+            if doc.doc_id in seen:
+                if seen[doc.doc_id] != h:
+                    report.failed.append(
+                        IngestFailure(
+                            path=doc.path or doc.doc_id,
+                            reason=f"another document in this run already has the id {doc.doc_id!r}",
+                            hint="give each article a distinct file name or `id`",
+                        )
+                    )
+                continue
+            seen[doc.doc_id] = h
+            if committed.get(doc.doc_id) == h:
+                report.skipped.append(doc.doc_id)
+                continue
+            chunks = chunk_document(
+                doc,
+                max_tokens=self.settings.chunking.max_tokens,
+                overlap_tokens=self.settings.chunking.overlap_tokens,
+                count_tokens=counter.count_tokens,
+            )
+            if not chunks:
+                report.failed.append(
+                    IngestFailure(path=doc.path or doc.doc_id, reason="no article text left after cleaning")
+                )
+                continue
+            vectors = self.embedder.embed([c.text for c in chunks])
+            store.put_document(doc, chunks, vectors)
+            (report.updated if doc.doc_id in committed else report.added).append(doc.doc_id)
+            report.chunks += len(chunks)
+        if progress:
+            progress(len(docs), len(docs), "")
+        report.seconds = round(time.perf_counter() - t0, 3)
+        return report
+
+    def reset_store(self) -> None:
+        """Delete every document and the collections, so the store is rebuilt with current settings."""
+        from qa.store import Store
+
+        Store.drop(self.settings)
+        self._store = None
+        self._retriever = None
+
+    def documents(self) -> list[DocumentInfo]:
+        """Every ingested document."""
+        return self.store().documents()
+
+    def remove(self, doc_id: str) -> int:
+        """Remove one document; returns its chunk count. Raises DocumentNotFoundError."""
+        return self.store().remove(doc_id)
+
+    # -- questions -------------------------------------------------------------------------------
+
+    def retrieve(self, question: str, k: int | None = None, *, doc_ids: list[str] | None = None) -> list[Passage]:
+        """The passages that would be shown to the model for ``question``."""
+        from qa.retrieval import DenseRetriever, doc_filter
+
+        if self._retriever is None:
+            self._retriever = DenseRetriever(self.store(), self.embedder)
+        return self._retriever.retrieve(question, k or self.settings.retrieval.k, where=doc_filter(doc_ids))
+
+    def stream(
+        self, question: str, *, k: int | None = None, doc_ids: list[str] | None = None
+    ) -> Iterator[str | Answer]:
+        """Yield answer text as it is generated, then the verified Answer (last).
+
+        Raises NoDocumentsError, ModelError, InputError.
+        """
+        t0 = time.perf_counter()
+        passages = self.retrieve(question, k, doc_ids=doc_ids) if question.strip() else []
+        retrieve_s = time.perf_counter() - t0
+        yield from stream_answer(lambda: self.chat_model, question, passages, self.settings, retrieve_s=retrieve_s)
+
+    def ask(self, question: str, *, k: int | None = None, doc_ids: list[str] | None = None) -> Answer:
+        """Answer a question with verified citations, or refuse with REFUSAL_TEXT.
+
+        Raises NoDocumentsError, ModelError, InputError.
+        """
+        for item in self.stream(question, k=k, doc_ids=doc_ids):
+            if isinstance(item, Answer):
+                return item
+        raise QAError("the answer stream ended without an answer")  # pragma: no cover - stream_answer always yields one

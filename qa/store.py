@@ -1,0 +1,315 @@
+"""The vector store: Chroma embedded (PersistentClient) by default, a Chroma server via QA_CHROMA_URL.
+
+Two collections: ``<name>-chunks`` (vectors, chunk text, offsets) and ``<name>-docs`` (one record per
+document with its canonical text). Writes are ordered so that a document is either fully in or not at
+all: the document record first marks the new version as *pending*, then its chunks are written, then
+the record is committed and the old version's chunks deleted. Readers only see chunks whose version is
+the committed one, and the next writer cleans up what an interrupted one left behind.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlparse
+
+from qa.errors import DocumentNotFoundError, NoDocumentsError, StoreError, StoreMismatchError
+from qa.models import Chunk, Document, DocumentInfo, Passage
+from qa.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Chroma refuses batches above its max_batch_size (5,461 in 1.5.9); stay well below it.
+_WRITE_BATCH = 2_000
+_DOC_VECTOR = [1.0]
+
+
+def _clean_meta(meta: Mapping[str, Any]) -> dict[str, str | int | float | bool]:
+    """Chroma metadata values must be scalars and not None."""
+    return {k: v for k, v in meta.items() if isinstance(v, str | int | float | bool)}
+
+
+class Store:
+    """Chunks and documents in Chroma, tagged with the embedder and chunking that built them."""
+
+    def __init__(self, settings: Settings, *, embedder_name: str, dim: int, create: bool = True) -> None:
+        self.settings = settings
+        self.manifest: dict[str, str | int] = {
+            "qa_embedder": embedder_name,
+            "qa_dim": dim,
+            "qa_chunk_max_tokens": settings.chunking.max_tokens,
+            "qa_chunk_overlap_tokens": settings.chunking.overlap_tokens,
+            "qa_format": 1,
+        }
+        self.client = self._connect(settings)
+        self.location = settings.chroma_url or str(settings.store_path)
+        self._chunks_name = f"{settings.collection}-chunks"
+        self._docs_name = f"{settings.collection}-docs"
+        self._chunks: Any = None
+        self._docs: Any = None
+        self._open(create)
+
+    @staticmethod
+    def _connect(settings: Settings) -> Any:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        chroma_settings = ChromaSettings(anonymized_telemetry=False)
+        try:
+            if settings.chroma_url:
+                url = urlparse(settings.chroma_url)
+                if not url.hostname:
+                    raise StoreError(
+                        f"QA_CHROMA_URL {settings.chroma_url!r} has no host",
+                        hint="use e.g. http://127.0.0.1:8000",
+                    )
+                return chromadb.HttpClient(
+                    host=url.hostname,
+                    port=url.port or (443 if url.scheme == "https" else 8000),
+                    ssl=url.scheme == "https",
+                    settings=chroma_settings,
+                )
+            settings.store_path.mkdir(parents=True, exist_ok=True)
+            return chromadb.PersistentClient(path=str(settings.store_path), settings=chroma_settings)
+        except StoreError:
+            raise
+        except Exception as exc:
+            where = settings.chroma_url or settings.store_path
+            raise StoreError(
+                f"cannot open the Chroma store at {where}: {exc}",
+                hint="start the server with `chroma run --path DIR --host 127.0.0.1 --port 8000`"
+                if settings.chroma_url
+                else "check the folder is writable, or choose another with --store / QA_STORE",
+            ) from exc
+
+    def _open(self, create: bool) -> None:
+        names = {c.name if hasattr(c, "name") else str(c) for c in self.client.list_collections()}
+        if self._chunks_name in names:
+            chunks = self.client.get_collection(self._chunks_name, embedding_function=None)
+            self._check_manifest(dict(chunks.metadata or {}))
+            self._chunks = chunks
+            self._docs = self.client.get_or_create_collection(
+                self._docs_name, embedding_function=None, metadata={"qa_format": 1}
+            )
+        elif create:
+            self._chunks = self.client.create_collection(
+                self._chunks_name,
+                embedding_function=None,
+                metadata=dict(self.manifest),
+                configuration={"hnsw": {"space": "cosine"}},
+            )
+            self._docs = self.client.get_or_create_collection(
+                self._docs_name, embedding_function=None, metadata={"qa_format": 1}
+            )
+
+    def _check_manifest(self, found: dict[str, Any]) -> None:
+        diffs = [
+            f"{key.removeprefix('qa_')}: store has {found.get(key)!r}, settings give {want!r}"
+            for key, want in self.manifest.items()
+            if found.get(key) != want
+        ]
+        if diffs:
+            raise StoreMismatchError(
+                f"the store at {self.location} was built with other settings ({'; '.join(diffs)})",
+                hint="rebuild it with `qa ingest --rebuild PATH...`, or point --store / QA_STORE at another folder",
+            )
+
+    @staticmethod
+    def drop(settings: Settings) -> None:
+        """Delete the collections of ``settings.collection`` (all documents), whatever built them."""
+        client = Store._connect(settings)
+        names = {c.name if hasattr(c, "name") else str(c) for c in client.list_collections()}
+        for suffix in ("chunks", "docs"):
+            if f"{settings.collection}-{suffix}" in names:
+                client.delete_collection(f"{settings.collection}-{suffix}")
+
+    @property
+    def exists(self) -> bool:
+        """True when the store has its collections (something may have been ingested)."""
+        return self._chunks is not None
+
+    # -- documents -------------------------------------------------------------------------
+
+    def committed_hashes(self, doc_ids: Sequence[str] | None = None) -> dict[str, str]:
+        """doc_id → content hash of the committed version, for the given documents or all."""
+        if self._docs is None:
+            return {}
+        got = self._docs.get(ids=list(doc_ids) if doc_ids is not None else None, include=["metadatas"])
+        out: dict[str, str] = {}
+        for doc_id, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
+            h = (meta or {}).get("content_hash")
+            if h:
+                out[doc_id] = str(h)
+        return out
+
+    def documents(self) -> list[DocumentInfo]:
+        """Every committed document, sorted by id."""
+        if self._docs is None:
+            return []
+        got = self._docs.get(include=["metadatas"])
+        infos = []
+        for doc_id, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
+            meta = meta or {}
+            if not meta.get("content_hash"):
+                continue
+            infos.append(
+                DocumentInfo(
+                    doc_id=doc_id,
+                    title=meta.get("title"),
+                    source=meta.get("source"),
+                    url=meta.get("url"),
+                    published_at=meta.get("published_at"),
+                    path=meta.get("path"),
+                    content_hash=str(meta["content_hash"]),
+                    chunks=int(meta.get("chunks", 0)),
+                    chars=int(meta.get("chars", 0)),
+                )
+            )
+        return sorted(infos, key=lambda d: d.doc_id)
+
+    def document_text(self, doc_id: str) -> str:
+        """The canonical text of a committed document; raises DocumentNotFoundError."""
+        got = self._docs.get(ids=[doc_id], include=["documents", "metadatas"]) if self._docs else None
+        if not got or not got["ids"] or not (got["metadatas"][0] or {}).get("content_hash"):
+            raise DocumentNotFoundError(f"no document {doc_id!r} in the store", hint="`qa docs` lists them")
+        return str(got["documents"][0])
+
+    def recover(self) -> int:
+        """Remove what interrupted writes left behind; returns how many documents were repaired."""
+        if self._docs is None:
+            return 0
+        got = self._docs.get(where={"pending_hash": {"$ne": ""}}, include=["metadatas"])
+        repaired = 0
+        for doc_id, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
+            meta = dict(meta or {})
+            pending = meta.get("pending_hash")
+            if not pending:
+                continue
+            if pending != meta.get("content_hash"):
+                self._chunks.delete(where={"$and": [{"doc_id": doc_id}, {"doc_hash": pending}]})
+            if meta.get("content_hash"):
+                meta["pending_hash"] = ""
+                self._docs.update(ids=[doc_id], metadatas=[meta])
+            else:
+                self._docs.delete(ids=[doc_id])
+            repaired += 1
+        return repaired
+
+    def put_document(self, doc: Document, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
+        """Write a document and its chunks, replacing any older version, all or nothing for readers."""
+        if len(chunks) != len(vectors):
+            raise StoreError(f"{doc.doc_id}: {len(chunks)} chunks but {len(vectors)} vectors")
+        new_hash = doc.content_hash
+        old = self._docs.get(ids=[doc.doc_id], include=["metadatas"])
+        old_meta = dict(old["metadatas"][0] or {}) if old["ids"] else {}
+        doc_meta = _clean_meta(
+            {
+                "title": doc.title,
+                "source": doc.source,
+                "url": doc.url,
+                "published_at": doc.published_at,
+                "path": doc.path,
+                "chunks": len(chunks),
+                "chars": len(doc.text),
+            }
+        )
+        # 1. mark the new version pending (readers still see the old one, or nothing for a new doc)
+        pending_meta = {
+            **old_meta,
+            "pending_hash": new_hash,
+            "content_hash": old_meta.get("content_hash", ""),
+        }
+        self._docs.upsert(ids=[doc.doc_id], embeddings=[_DOC_VECTOR], documents=[doc.text], metadatas=[pending_meta])
+        # 2. the chunks of the new version
+        for start in range(0, len(chunks), _WRITE_BATCH):
+            batch = chunks[start : start + _WRITE_BATCH]
+            self._chunks.upsert(
+                ids=[c.chunk_id for c in batch],
+                embeddings=[list(v) for v in vectors[start : start + _WRITE_BATCH]],
+                documents=[c.text for c in batch],
+                metadatas=[
+                    _clean_meta(
+                        {
+                            **c.metadata,
+                            "doc_id": c.doc_id,
+                            "doc_hash": new_hash,
+                            "index": c.index,
+                            "char_start": c.char_start,
+                            "char_end": c.char_end,
+                            "heading": c.heading,
+                        }
+                    )
+                    for c in batch
+                ],
+            )
+        # 3. commit, then drop the old version's chunks
+        self._docs.upsert(
+            ids=[doc.doc_id],
+            embeddings=[_DOC_VECTOR],
+            documents=[doc.text],
+            metadatas=[{**doc_meta, "content_hash": new_hash, "pending_hash": ""}],
+        )
+        self._chunks.delete(where={"$and": [{"doc_id": doc.doc_id}, {"doc_hash": {"$ne": new_hash}}]})
+
+    def remove(self, doc_id: str) -> int:
+        """Delete a document and its chunks; returns the number of chunks removed. Raises DocumentNotFoundError."""
+        if self._docs is None or not self._docs.get(ids=[doc_id])["ids"]:
+            raise DocumentNotFoundError(f"no document {doc_id!r} in the store", hint="`qa docs` lists them")
+        n = len(self._chunks.get(where={"doc_id": doc_id}, include=[])["ids"])
+        # Uncommit first so a crash in between never leaves a half-removed document visible.
+        self._docs.delete(ids=[doc_id])
+        self._chunks.delete(where={"doc_id": doc_id})
+        return n
+
+    def chunk_count(self) -> int:
+        """Number of chunk records (all versions)."""
+        return int(self._chunks.count()) if self._chunks is not None else 0
+
+    # -- search ----------------------------------------------------------------------------
+
+    def search(self, vector: Sequence[float], k: int, *, where: Mapping[str, Any] | None = None) -> list[Passage]:
+        """The k committed chunks nearest to ``vector``, best first; raises NoDocumentsError on an empty store."""
+        if self._chunks is None or self._chunks.count() == 0:
+            raise NoDocumentsError(
+                f"no documents have been ingested into {self.location} yet",
+                hint="run `qa ingest PATH...` first (e.g. `qa ingest evals/corpus`)",
+            )
+        # Over-fetch a little: chunks of an uncommitted or superseded version are filtered out below.
+        n = k + 8
+        res = self._chunks.query(
+            query_embeddings=[list(vector)],
+            n_results=n,
+            where=dict(where) if where else None,
+            include=["documents", "metadatas", "distances"],
+        )
+        ids = res["ids"][0]
+        metas = res["metadatas"][0] if res["metadatas"] else []
+        docs = res["documents"][0] if res["documents"] else []
+        dists = res["distances"][0] if res["distances"] else []
+        committed = self.committed_hashes(sorted({str(m["doc_id"]) for m in metas}))
+        passages: list[Passage] = []
+        for chunk_id, meta, text, dist in zip(ids, metas, docs, dists, strict=False):
+            if committed.get(str(meta["doc_id"])) != meta.get("doc_hash"):
+                continue
+            passages.append(
+                Passage(
+                    key=len(passages) + 1,
+                    chunk_id=chunk_id,
+                    doc_id=str(meta["doc_id"]),
+                    title=meta.get("title"),
+                    text=text,
+                    char_start=int(meta["char_start"]),
+                    char_end=int(meta["char_end"]),
+                    heading=meta.get("heading"),
+                    score=round(1.0 - float(dist), 6),
+                    metadata={
+                        k2: v
+                        for k2, v in meta.items()
+                        if k2 not in {"doc_id", "doc_hash", "char_start", "char_end", "heading", "title"}
+                    },
+                )
+            )
+            if len(passages) == k:
+                break
+        return passages
