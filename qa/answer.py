@@ -275,7 +275,7 @@ def answer_type_mismatch(question: str, answer: str) -> str | None:
     q = question.lower()
     a = answer.lower()
     if re.search(r"\bhow (many|much)\b", q) and not re.search(
-        r"\d|\b(one|two|three|four|five|six|seven|eight|"
+        r"\d(?![\d,]*(?:st|nd|rd|th)\b)|\b(one|two|three|four|five|six|seven|eight|"
         r"nine|ten|dozen|hundred|thousand|million|billion|"
         r"none|no)\b",
         a,

@@ -55,7 +55,6 @@ class QA:
         if self._embedder is None:
             from qa.embeddings import make_embedder
 
-            self._status(f"loading the embedder {self.settings.embeddings.model}")
             self._embedder = make_embedder(self.settings)
         return self._embedder
 
@@ -196,10 +195,26 @@ class QA:
 
         Raises NoDocumentsError, ModelError, InputError.
         """
+        from qa.answer import refusal
+        from qa.guard import split_instructions
+
         t0 = time.perf_counter()
-        passages = self.retrieve(question, k, doc_ids=doc_ids) if question.strip() else []
+        asked, instructions = split_instructions(question)
+        if asked is None:
+            yield refusal(
+                question,
+                [],
+                "the question is an instruction to the assistant, not a question about the articles",
+                ignored_instructions=instructions,
+            )
+            return
+        passages = self.retrieve(asked, k, doc_ids=doc_ids) if asked.strip() else []
         retrieve_s = time.perf_counter() - t0
-        yield from stream_answer(lambda: self.chat_model, question, passages, self.settings, retrieve_s=retrieve_s)
+        for item in stream_answer(lambda: self.chat_model, asked, passages, self.settings, retrieve_s=retrieve_s):
+            if isinstance(item, Answer):
+                item.question = question
+                item.ignored_instructions = instructions
+            yield item
 
     def ask(self, question: str, *, k: int | None = None, doc_ids: list[str] | None = None) -> Answer:
         """Answer a question with verified citations, or refuse with REFUSAL_TEXT.

@@ -16,10 +16,15 @@ _CHAR_MAP = {
     "\u201a": "'",
     "\u201b": "'",
     "\u2032": "'",
-    "\u201c": '"',
-    "\u201d": '"',
-    "\u201e": '"',
-    "\u2033": '"',
+    # Models swap double and single quotes freely when copying, so all quote marks are one.
+    '"': "'",
+    "\u201c": "'",
+    "\u201d": "'",
+    "\u201e": "'",
+    "\u2033": "'",
+    "`": "'",
+    "\u00ab": "'",
+    "\u00bb": "'",
     "\u2013": "-",
     "\u2014": "-",
     "\u2011": "-",
@@ -31,7 +36,7 @@ _CHAR_MAP = {
 def normalize_with_map(text: str) -> tuple[str, list[int]]:
     """Normalise for matching and return, for each output character, its index in ``text``.
 
-    Case is folded, typographic quotes and dashes become ASCII, and whitespace runs become one space.
+    Case is folded, every quote mark becomes ', dashes become -, and whitespace runs become one space.
     """
     out: list[str] = []
     index: list[int] = []

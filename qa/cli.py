@@ -271,6 +271,16 @@ def server_stop() -> None:
     click.echo("stopped" if stop(Settings()) else "not running")
 
 
+from qa.evalcli import eval_command  # noqa: E402
+
+cli.add_command(eval_command)
+
+
+from qa.chat import chat_command  # noqa: E402
+
+cli.add_command(chat_command)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: one line per error plus a hint, tracebacks only with --debug."""
     args = sys.argv[1:] if argv is None else argv

@@ -121,6 +121,9 @@ class Answer(BaseModel):
     dropped_sentences: int = Field(
         default=0, description="Answer sentences removed because no verified quote supports them."
     )
+    ignored_instructions: list[str] = Field(
+        default_factory=list, description="Parts of the question that were instructions to the assistant, set aside."
+    )
     model_answerable: bool | None = Field(
         default=None, description="What the model itself claimed (one signal, never trusted alone)."
     )

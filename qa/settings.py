@@ -107,12 +107,20 @@ class Settings(BaseSettings):
         default=None, description="Chroma server URL (e.g. http://127.0.0.1:8000); unset: embedded store."
     )
     collection: str = Field(default="articles", description="Name of the Chroma collection prefix.")
-    llm: LLMSettings = Field(default_factory=LLMSettings)
-    embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
-    ingest: IngestSettings = Field(default_factory=IngestSettings)
-    chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
-    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
-    answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings, description="The chat model that writes answers (QA_LLM_*).")
+    embeddings: EmbeddingSettings = Field(
+        default_factory=EmbeddingSettings, description="The embedding model (QA_EMBEDDINGS_*)."
+    )
+    ingest: IngestSettings = Field(
+        default_factory=IngestSettings, description="Limits on ingested files (QA_INGEST_*)."
+    )
+    chunking: ChunkingSettings = Field(
+        default_factory=ChunkingSettings, description="How documents are cut into passages (QA_CHUNKING_*)."
+    )
+    retrieval: RetrievalSettings = Field(
+        default_factory=RetrievalSettings, description="How passages are found (QA_RETRIEVAL_*)."
+    )
+    answer: AnswerSettings = Field(default_factory=AnswerSettings, description="How answers are checked (QA_ANSWER_*).")
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:

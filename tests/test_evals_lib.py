@@ -10,17 +10,8 @@ from typing import Any
 import pytest
 
 from qa.errors import InputError, ModelUnavailableError, StoreError
-from qa.evals import (
-    CaseResult,
-    EvalReport,
-    build_report,
-    compare,
-    failures_listing,
-    format_differences,
-    report_markdown,
-    run_eval,
-    write_outputs,
-)
+from qa.evalreport import build_report, compare, failures_listing, format_differences, report_markdown, write_outputs
+from qa.evals import CaseResult, EvalReport, run_eval
 from qa.evalset import EvalCase, Evidence, load_evalset, normalize_match, quote_in, sample_cases
 from qa.models import Answer, Citation, Passage, Usage
 

