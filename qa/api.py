@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING
 
 from qa.answer import stream_answer
 from qa.errors import InputError, QAError
-from qa.models import Answer, Document, DocumentInfo, IngestFailure, IngestReport, Passage
+from qa.models import Answer, Document, DocumentInfo, Filters, IngestFailure, IngestReport, Passage
 from qa.settings import Settings
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
     from qa.embeddings import Embedder
-    from qa.retrieval import DenseRetriever
+    from qa.retrieval import Retriever
     from qa.store import Store
 
 #: progress(done, total, label) for long operations.
@@ -44,7 +44,7 @@ class QA:
         self._embedder = embedder
         self._chat = chat_model
         self._store: Store | None = None
-        self._retriever: DenseRetriever | None = None
+        self._retriever: Retriever | None = None
         self._status = status or (lambda _m: None)
 
     # -- components, built lazily so `qa docs` doesn't load models -------------------------------
@@ -65,6 +65,7 @@ class QA:
 
             emb = self.embedder
             self._store = Store(self.settings, embedder_name=emb.name, dim=emb.dim, create=create)
+            self._retriever = None  # it held the previous Store object
         return self._store
 
     @property
@@ -159,6 +160,7 @@ class QA:
             report.chunks += len(chunks)
         if progress:
             progress(len(docs), len(docs), "")
+        self.retriever.refresh_lexical()
         report.seconds = round(time.perf_counter() - t0, 3)
         return report
 
@@ -176,20 +178,49 @@ class QA:
 
     def remove(self, doc_id: str) -> int:
         """Remove one document; returns its chunk count. Raises DocumentNotFoundError."""
-        return self.store().remove(doc_id)
+        n = self.store().remove(doc_id)
+        self.retriever.refresh_lexical()
+        return n
 
     # -- questions -------------------------------------------------------------------------------
 
-    def retrieve(self, question: str, k: int | None = None, *, doc_ids: list[str] | None = None) -> list[Passage]:
-        """The passages that would be shown to the model for ``question``."""
-        from qa.retrieval import DenseRetriever, doc_filter
+    @property
+    def retriever(self) -> Retriever:
+        """The configured retriever (dense, lexical or hybrid)."""
+        from qa.retrieval import Retriever
 
         if self._retriever is None:
-            self._retriever = DenseRetriever(self.store(), self.embedder)
-        return self._retriever.retrieve(question, k or self.settings.retrieval.k, where=doc_filter(doc_ids))
+            self._retriever = Retriever(self.store(), self.embedder, self.settings)
+        return self._retriever
+
+    def reindex(self) -> int:
+        """Rebuild the lexical index from the store; returns the number of chunks indexed."""
+        self.retriever.refresh_lexical(force=True)
+        return len(self.retriever.lexical.ids)
+
+    def retrieve(
+        self,
+        question: str,
+        k: int | None = None,
+        *,
+        filters: Filters | None = None,
+        doc_ids: list[str] | None = None,
+    ) -> list[Passage]:
+        """The passages that would be shown to the model for ``question``, best first.
+
+        Raises NoDocumentsError on an empty store, ConfigError for a bad filter date.
+        """
+        if doc_ids:
+            filters = (filters or Filters()).model_copy(update={"doc_ids": doc_ids})
+        return self.retriever.retrieve(question, k or self.settings.retrieval.k, filters)
 
     def stream(
-        self, question: str, *, k: int | None = None, doc_ids: list[str] | None = None
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        filters: Filters | None = None,
+        doc_ids: list[str] | None = None,
     ) -> Iterator[str | Answer]:
         """Yield answer text as it is generated, then the verified Answer (last).
 
@@ -208,7 +239,7 @@ class QA:
                 ignored_instructions=instructions,
             )
             return
-        passages = self.retrieve(asked, k, doc_ids=doc_ids) if asked.strip() else []
+        passages = self.retrieve(asked, k, filters=filters, doc_ids=doc_ids) if asked.strip() else []
         retrieve_s = time.perf_counter() - t0
         for item in stream_answer(lambda: self.chat_model, asked, passages, self.settings, retrieve_s=retrieve_s):
             if isinstance(item, Answer):
@@ -216,12 +247,19 @@ class QA:
                 item.ignored_instructions = instructions
             yield item
 
-    def ask(self, question: str, *, k: int | None = None, doc_ids: list[str] | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        filters: Filters | None = None,
+        doc_ids: list[str] | None = None,
+    ) -> Answer:
         """Answer a question with verified citations, or refuse with REFUSAL_TEXT.
 
         Raises NoDocumentsError, ModelError, InputError.
         """
-        for item in self.stream(question, k=k, doc_ids=doc_ids):
+        for item in self.stream(question, k=k, filters=filters, doc_ids=doc_ids):
             if isinstance(item, Answer):
                 return item
         raise QAError("the answer stream ended without an answer")  # pragma: no cover - stream_answer always yields one

@@ -44,6 +44,28 @@ def store_option(f: F) -> F:
     )(f)
 
 
+def filter_options(f: F) -> F:
+    """--doc/--source/--title/--after/--before: restrict which documents are searched."""
+    f = click.option("--before", metavar="DATE", help="Only documents published on or before DATE (ISO).")(f)
+    f = click.option("--after", metavar="DATE", help="Only documents published on or after DATE (ISO).")(f)
+    f = click.option("--title", help="Only documents with exactly this title.")(f)
+    f = click.option("--source", help="Only documents from exactly this source.")(f)
+    f = click.option("--doc", "doc_ids", multiple=True, metavar="DOC_ID", help="Only these documents (repeatable).")(f)
+    return f
+
+
+def make_filters(
+    doc_ids: tuple[str, ...], source: str | None, title: str | None, after: str | None, before: str | None
+) -> Any:
+    """The Filters for the filter options, or None when nothing is restricted."""
+    from qa.models import Filters
+
+    filters = Filters(
+        doc_ids=list(doc_ids) or None, source=source, title=title, published_after=after, published_before=before
+    )
+    return None if filters.is_empty() else filters
+
+
 def settings_for(store: Path | None = None, **overrides: Any) -> Settings:
     """Settings from the environment, with command-line overrides applied."""
     settings = Settings()
@@ -141,11 +163,20 @@ def ingest(
 @click.argument("question")
 @store_option
 @click.option("-k", type=click.IntRange(1, 20), help="Passages to give the model (default 4; QA_RETRIEVAL_K).")
-@click.option("--doc", "doc_ids", multiple=True, metavar="DOC_ID", help="Only search these documents.")
+@filter_options
 @click.option("--json", "as_json", is_flag=True, help="Print the Answer as JSON (answer, citations, passages…).")
 @click.pass_obj
 def ask(
-    state: State, question: str, store: Path | None, k: int | None, doc_ids: tuple[str, ...], as_json: bool
+    state: State,
+    question: str,
+    store: Path | None,
+    k: int | None,
+    doc_ids: tuple[str, ...],
+    source: str | None,
+    title: str | None,
+    after: str | None,
+    before: str | None,
+    as_json: bool,
 ) -> None:
     """Answer QUESTION from the ingested articles, with numbered, verified sources.
 
@@ -161,11 +192,12 @@ def ask(
     from qa.render import make_console, stream_and_render
 
     qa = _qa(settings_for(store), quiet=as_json)
+    filters = make_filters(doc_ids, source, title, after, before)
     if as_json:
-        answer = qa.ask(question, k=k, doc_ids=list(doc_ids) or None)
+        answer = qa.ask(question, k=k, filters=filters)
         click.echo(answer.model_dump_json(indent=2))
         return
-    stream_and_render(qa.stream(question, k=k, doc_ids=list(doc_ids) or None), make_console(), debug=state.debug)
+    stream_and_render(qa.stream(question, k=k, filters=filters), make_console(), debug=state.debug)
 
 
 @cli.command()
@@ -189,6 +221,18 @@ def rm(doc_id: str, store: Path | None) -> None:
     """Remove the document DOC_ID and its chunks (see `qa docs` for ids)."""
     n = _qa(settings_for(store), quiet=True).remove(doc_id)
     click.echo(f"removed {doc_id} ({n} chunks)")
+
+
+@cli.command()
+@store_option
+def reindex(store: Path | None) -> None:
+    """Rebuild the lexical (BM25) index from the store.
+
+    It is kept in step automatically on every ingest and removal and rebuilt whenever the store changed;
+    this command forces a rebuild (e.g. after restoring a store from a backup).
+    """
+    n = _qa(settings_for(store), quiet=True).reindex()
+    click.echo(f"lexical index rebuilt: {n} chunks")
 
 
 @cli.command()
@@ -279,6 +323,10 @@ cli.add_command(eval_command)
 from qa.chat import chat_command  # noqa: E402
 
 cli.add_command(chat_command)
+
+from qa.servecli import serve_command  # noqa: E402
+
+cli.add_command(serve_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -72,6 +72,20 @@ class Passage(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
+class Filters(BaseModel):
+    """Restrict a question to some documents. Every given condition must hold."""
+
+    doc_ids: list[str] | None = Field(default=None, description="Only these document ids.")
+    source: str | None = Field(default=None, description="Only documents whose source is exactly this.")
+    title: str | None = Field(default=None, description="Only documents whose title is exactly this.")
+    published_after: str | None = Field(default=None, description="ISO date; published on or after it.")
+    published_before: str | None = Field(default=None, description="ISO date; published on or before it.")
+
+    def is_empty(self) -> bool:
+        """True when nothing is restricted."""
+        return not any(self.model_dump().values())
+
+
 class Citation(BaseModel):
     """A verified citation: ``quote`` is exactly ``document.text[char_start:char_end]``."""
 

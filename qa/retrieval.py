@@ -1,30 +1,141 @@
-"""Finding passages for a question: one method, ``retrieve(question, k)``."""
+"""Finding passages for a question: one method, ``retrieve(question, k, filters)``.
+
+The default is hybrid: dense (embedding) and lexical (BM25) candidates fused by reciprocal rank,
+near-duplicates removed, and every passage scored by its cosine similarity to the question so the
+relevance checks downstream see one comparable number.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from qa.embeddings import Embedder
-from qa.models import Passage
-from qa.store import Store
+from qa.errors import ConfigError, NoDocumentsError
+from qa.lexical import LexicalIndex, near_duplicate, rrf, shingles
+from qa.models import Filters, Passage
+from qa.settings import Settings
+from qa.store import Store, published_ts, to_passage
 
 
-def doc_filter(doc_ids: list[str] | None) -> dict[str, Any] | None:
-    """A Chroma ``where`` clause restricting search to some documents, or None for all."""
-    if not doc_ids:
+def chroma_where(filters: Filters | None) -> dict[str, Any] | None:
+    """The Chroma ``where`` clause for ``filters`` (None when unrestricted)."""
+    if filters is None or filters.is_empty():
         return None
-    return {"doc_id": doc_ids[0]} if len(doc_ids) == 1 else {"doc_id": {"$in": list(doc_ids)}}
+    conds: list[dict[str, Any]] = []
+    if filters.doc_ids:
+        conds.append({"doc_id": {"$in": list(filters.doc_ids)}})
+    if filters.source:
+        conds.append({"source": {"$eq": filters.source}})
+    if filters.title:
+        conds.append({"title": {"$eq": filters.title}})
+    for value, op in ((filters.published_after, "$gte"), (filters.published_before, "$lte")):
+        if value:
+            ts = published_ts(value)
+            if ts is None:
+                raise ConfigError(f"not a date: {value!r}", hint="use ISO format, e.g. 2022-02-02")
+            if op == "$lte" and len(value) <= 10:
+                ts += 86_399  # a bare date includes the whole day
+            conds.append({"published_ts": {op: ts}})
+    return conds[0] if len(conds) == 1 else {"$and": conds}
 
 
-class DenseRetriever:
-    """Nearest chunks by embedding cosine similarity."""
+def matches(meta: Mapping[str, Any], where: Mapping[str, Any] | None) -> bool:
+    """Evaluate the subset of Chroma's ``where`` language that chroma_where produces, in Python."""
+    if not where:
+        return True
+    if "$and" in where:
+        return all(matches(meta, c) for c in where["$and"])
+    ((field, cond),) = where.items()
+    value = meta.get(field)
+    ((op, want),) = cond.items()
+    if op == "$in":
+        return value in want
+    if op == "$eq":
+        return bool(value == want)
+    if value is None:
+        return False
+    return bool(value >= want) if op == "$gte" else bool(value <= want)
 
-    def __init__(self, store: Store, embedder: Embedder) -> None:
+
+class Retriever:
+    """Dense, lexical or hybrid retrieval over a Store, as configured in ``settings.retrieval``."""
+
+    def __init__(self, store: Store, embedder: Embedder, settings: Settings) -> None:
         self.store = store
         self.embedder = embedder
+        self.settings = settings
+        self.lexical = LexicalIndex(lexical_path(settings))
+        self._loaded = False
 
-    def retrieve(self, question: str, k: int, where: Mapping[str, Any] | None = None) -> list[Passage]:
+    def refresh_lexical(self, force: bool = False) -> None:
+        """Make the lexical index match the store, rebuilding it when the store changed."""
+        stamp = self.store.stamp()
+        if not force and self.lexical.stamp == stamp:
+            return
+        if not force and not self._loaded:
+            self._loaded = True
+            if self.lexical.load() and self.lexical.stamp == stamp:
+                return
+        self.lexical.build(self.store.committed_records(), stamp)
+        self.lexical.save()
+
+    def retrieve(self, question: str, k: int, filters: Filters | None = None) -> list[Passage]:
         """The k best passages, keyed 1..k; raises NoDocumentsError on an empty store."""
+        cfg = self.settings.retrieval
+        where = chroma_where(filters)
         vector = self.embedder.embed([question])[0]
-        return self.store.search(vector, k, where=where)
+        n = max(cfg.candidates, k)
+        if cfg.mode == "dense":
+            return self._dedupe(self.store.search(vector, n, where=where), k)
+        self.refresh_lexical()
+        lex = self.lexical.search(question, n, allowed=lambda m: matches(m, where))
+        dense = self.store.search(vector, n, where=where) if cfg.mode == "hybrid" else []
+        if not lex and not dense:
+            if not self.lexical.ids and cfg.mode == "lexical":
+                raise NoDocumentsError("no documents have been ingested yet", hint="run `qa ingest PATH...` first")
+            return []
+        by_id = {p.chunk_id: p for p in dense}
+        fused = rrf(
+            [[p.chunk_id for p in dense], [cid for cid, _ in lex]],
+            [cfg.dense_weight, cfg.lexical_weight],
+            k=cfg.rrf_k,
+        )
+        missing = [cid for cid, _ in fused if cid not in by_id][:n]
+        if missing:
+            vecs = self.store.vectors(missing)
+            index = {cid: i for i, cid in enumerate(self.lexical.ids)}
+            q = np.asarray(vector)
+            for cid in missing:
+                if cid in vecs and cid in index:
+                    i = index[cid]
+                    score = float(np.dot(q, np.asarray(vecs[cid])))
+                    by_id[cid] = to_passage(0, cid, self.lexical.texts[i], self.lexical.metas[i], score)
+        ranked = [by_id[cid] for cid, _ in fused if cid in by_id]
+        return self._dedupe(ranked, k)
+
+    def _dedupe(self, ranked: list[Passage], k: int) -> list[Passage]:
+        """Keep the first of near-identical passages, renumber keys 1..k."""
+        kept: list[Passage] = []
+        seen: list[set[tuple[str, ...]]] = []
+        for p in ranked:
+            sh = shingles(p.text)
+            if any(near_duplicate(sh, other, self.settings.retrieval.duplicate_threshold) for other in seen):
+                continue
+            seen.append(sh)
+            kept.append(p.model_copy(update={"key": len(kept) + 1}))
+            if len(kept) == k:
+                break
+        return kept
+
+
+def lexical_path(settings: Settings) -> Any:
+    """Where the lexical index of this store lives (next to an embedded store; under home for a server)."""
+    import re
+
+    if settings.chroma_url:
+        slug = re.sub(r"[^A-Za-z0-9]+", "-", settings.chroma_url).strip("-")
+        return settings.home / "lexical" / f"{slug}-{settings.collection}"
+    return settings.store_path / f"lexical-{settings.collection}"

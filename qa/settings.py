@@ -75,6 +75,16 @@ class RetrievalSettings(BaseModel):
     """How passages are found for a question."""
 
     k: int = Field(default=4, description="Passages given to the model per question.")
+    mode: Literal["hybrid", "dense", "lexical"] = Field(
+        default="hybrid", description="Dense (embeddings), lexical (BM25) or both fused by reciprocal rank."
+    )
+    candidates: int = Field(default=20, description="Candidates taken from each search before fusion.")
+    rrf_k: float = Field(default=10.0, description="Reciprocal rank fusion constant: higher flattens ranks.")
+    dense_weight: float = Field(default=1.0, description="Weight of the dense ranking in fusion.")
+    lexical_weight: float = Field(default=1.5, description="Weight of the lexical ranking in fusion.")
+    duplicate_threshold: float = Field(
+        default=0.8, description="Word 4-gram Jaccard similarity at which a passage counts as a near-duplicate."
+    )
     min_score: float = Field(
         default=0.2,
         description="Cosine similarity below which a passage counts as unrelated; if none reach it, refuse.",

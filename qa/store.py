@@ -30,6 +30,38 @@ def _clean_meta(meta: Mapping[str, Any]) -> dict[str, str | int | float | bool]:
     return {k: v for k, v in meta.items() if isinstance(v, str | int | float | bool)}
 
 
+_PASSAGE_FIELDS = {"doc_id", "doc_hash", "char_start", "char_end", "heading", "title"}
+
+
+def to_passage(key: int, chunk_id: str, text: str, meta: Mapping[str, Any], score: float) -> Passage:
+    """A stored chunk as a Passage shown under ``key``."""
+    return Passage(
+        key=key,
+        chunk_id=chunk_id,
+        doc_id=str(meta["doc_id"]),
+        title=meta.get("title"),
+        text=text,
+        char_start=int(meta["char_start"]),
+        char_end=int(meta["char_end"]),
+        heading=meta.get("heading"),
+        score=round(score, 6),
+        metadata={k: v for k, v in meta.items() if k not in _PASSAGE_FIELDS},
+    )
+
+
+def published_ts(value: str | None) -> int | None:
+    """Seconds since the epoch for an ISO date/time, for numeric date-range filters; None if unparsable."""
+    from datetime import UTC, datetime
+
+    if not value:
+        return None
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return int((dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp())
+
+
 class Store:
     """Chunks and documents in Chroma, tagged with the embedder and chunking that built them."""
 
@@ -238,6 +270,7 @@ class Store:
                             "char_start": c.char_start,
                             "char_end": c.char_end,
                             "heading": c.heading,
+                            "published_ts": published_ts(doc.published_at),
                         }
                     )
                     for c in batch
@@ -251,6 +284,7 @@ class Store:
             metadatas=[{**doc_meta, "content_hash": new_hash, "pending_hash": ""}],
         )
         self._chunks.delete(where={"$and": [{"doc_id": doc.doc_id}, {"doc_hash": {"$ne": new_hash}}]})
+        self._touch()
 
     def remove(self, doc_id: str) -> int:
         """Delete a document and its chunks; returns the number of chunks removed. Raises DocumentNotFoundError."""
@@ -260,7 +294,45 @@ class Store:
         # Uncommit first so a crash in between never leaves a half-removed document visible.
         self._docs.delete(ids=[doc_id])
         self._chunks.delete(where={"doc_id": doc_id})
+        self._touch()
         return n
+
+    def _touch(self) -> None:
+        """Record that the committed content changed, for derived indexes (see qa.lexical)."""
+        import uuid
+
+        self._docs.modify(metadata={"qa_format": 1, "qa_stamp": uuid.uuid4().hex})
+
+    def stamp(self) -> str:
+        """Changes whenever a document is committed or removed, in this process or another."""
+        if self._docs is None:
+            return "empty"
+        fresh = self.client.get_collection(self._docs_name, embedding_function=None)
+        return str((fresh.metadata or {}).get("qa_stamp", "initial"))
+
+    def committed_records(self, page: int = 5_000) -> list[tuple[str, str, dict[str, Any]]]:
+        """(chunk_id, text, metadata) of every chunk of every committed document version."""
+        if self._chunks is None:
+            return []
+        committed = self.committed_hashes()
+        out: list[tuple[str, str, dict[str, Any]]] = []
+        offset = 0
+        while True:
+            got = self._chunks.get(include=["documents", "metadatas"], limit=page, offset=offset)
+            for cid, text, meta in zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=False):
+                meta = dict(meta or {})
+                if committed.get(str(meta.get("doc_id"))) == meta.get("doc_hash"):
+                    out.append((cid, text, meta))
+            if len(got["ids"]) < page:
+                return out
+            offset += page
+
+    def vectors(self, chunk_ids: Sequence[str]) -> dict[str, list[float]]:
+        """The stored vectors of some chunks."""
+        if not chunk_ids:
+            return {}
+        got = self._chunks.get(ids=list(chunk_ids), include=["embeddings"])
+        return {cid: list(map(float, vec)) for cid, vec in zip(got["ids"], got["embeddings"], strict=False)}
 
     def chunk_count(self) -> int:
         """Number of chunk records (all versions)."""
@@ -292,24 +364,7 @@ class Store:
         for chunk_id, meta, text, dist in zip(ids, metas, docs, dists, strict=False):
             if committed.get(str(meta["doc_id"])) != meta.get("doc_hash"):
                 continue
-            passages.append(
-                Passage(
-                    key=len(passages) + 1,
-                    chunk_id=chunk_id,
-                    doc_id=str(meta["doc_id"]),
-                    title=meta.get("title"),
-                    text=text,
-                    char_start=int(meta["char_start"]),
-                    char_end=int(meta["char_end"]),
-                    heading=meta.get("heading"),
-                    score=round(1.0 - float(dist), 6),
-                    metadata={
-                        k2: v
-                        for k2, v in meta.items()
-                        if k2 not in {"doc_id", "doc_hash", "char_start", "char_end", "heading", "title"}
-                    },
-                )
-            )
+            passages.append(to_passage(len(passages) + 1, chunk_id, text, meta, 1.0 - float(dist)))
             if len(passages) == k:
                 break
         return passages

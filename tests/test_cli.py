@@ -123,16 +123,21 @@ def test_broken_json_from_the_model(
     assert code == 5 and "not the expected JSON" in err and "Traceback" not in err
 
 
+def good_reply(question: str) -> str:
+    """What a well-behaved model would answer: cite the retrieved passage that holds 1,700."""
+    from qa import QA
+
+    key = next(p.key for p in QA().retrieve(question) if "1,700" in p.text)
+    return json.dumps(
+        {"answer": f"About 1,700 troops [{key}].", "citations": [{"key": key, "quote": "about 1,700 troops"}],
+         "answerable": True}
+    )  # fmt: skip
+
+
 def test_ask_json_against_an_openai_compatible_endpoint(
     ingested: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    reply = json.dumps(
-        {
-            "answer": "About 1,700 troops [1].",
-            "citations": [{"key": 1, "quote": "about 1,700 troops"}],
-            "answerable": True,
-        }
-    )
+    reply = good_reply("How many troops are going to Poland?")
     with stub_llm(reply) as stub:
         monkeypatch.setenv("QA_LLM_BASE_URL", stub["url"])
         code, out, _ = run(["ask", "How many troops are going to Poland?", "--json"], capsys)
@@ -147,20 +152,15 @@ def test_ask_json_against_an_openai_compatible_endpoint(
 def test_plain_output_lists_sources(
     ingested: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    reply = json.dumps(
-        {
-            "answer": "About 1,700 troops [1].",
-            "citations": [{"key": 1, "quote": "about 1,700 troops"}],
-            "answerable": True,
-        }
-    )
+    reply = good_reply("How many troops are going to Poland?")
     with stub_llm(reply) as stub:
         monkeypatch.setenv("QA_LLM_BASE_URL", stub["url"])
         code, out, _ = run(["ask", "How many troops are going to Poland?"], capsys)
     assert code == 0
     lines = out.splitlines()
-    assert lines[0] == "About 1,700 troops [1]."
-    assert "Sources" in lines and any(line.startswith("[1] ") for line in lines)
+    key = json.loads(reply)["citations"][0]["key"]
+    assert lines[0] == f"About 1,700 troops [{key}]."
+    assert "Sources" in lines and any(line.startswith(f"[{key}] ") for line in lines)
     assert "\x1b[" not in out  # no colour codes when not a terminal
 
 

@@ -1,0 +1,140 @@
+"""Lexical (BM25) search beside the dense one, with bm25s.
+
+Names, numbers and rare words ("stryker", "Kadamovskiy", "El Pais") are where embeddings are weakest
+and word matching is strongest. The index is derived data: it is built from the store's committed
+chunks, saved next to the store with the store's change stamp, and rebuilt whenever that stamp
+differs, so it can never be silently stale.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.citations import STOPWORDS, words
+
+Record = tuple[str, str, dict[str, Any]]  # chunk_id, text, metadata
+
+
+def lexical_tokens(text: str) -> list[str]:
+    """Lower-cased words without stopwords, numbers canonical (1,700 → 1700), crudely stemmed."""
+    out = []
+    for w in words(text):
+        if w in STOPWORDS:
+            continue
+        # A 6-letter prefix folds deploy/deployed/deployment; numbers are kept whole.
+        out.append(w if w[0].isdigit() else w[:6])
+    return out
+
+
+class LexicalIndex:
+    """BM25 over chunk texts; ``search`` returns (chunk_id, score) best first."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.stamp: str | None = None
+        self.ids: list[str] = []
+        self.texts: list[str] = []
+        self.metas: list[dict[str, Any]] = []
+        self._bm25: Any = None
+
+    def build(self, records: Sequence[Record], stamp: str) -> None:
+        """Index ``records`` and remember which store state they came from."""
+        import bm25s
+
+        self.ids = [r[0] for r in records]
+        self.texts = [r[1] for r in records]
+        self.metas = [r[2] for r in records]
+        self.stamp = stamp
+        self._bm25 = None
+        if records:
+            bm25 = bm25s.BM25()
+            # bm25s needs a non-empty vocabulary per document; "_" never matches a query token.
+            bm25.index([lexical_tokens(t) or ["_"] for t in self.texts], show_progress=False)
+            self._bm25 = bm25
+
+    def save(self) -> None:
+        """Write the index to ``path`` (replacing the previous one atomically)."""
+        if self.path is None:
+            return
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        if self._bm25 is not None:
+            self._bm25.save(str(tmp / "bm25"), show_progress=False)
+        (tmp / "records.json").write_text(
+            json.dumps({"stamp": self.stamp, "ids": self.ids, "texts": self.texts, "metas": self.metas})
+        )
+        old = self.path.with_name(self.path.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if self.path.exists():
+            self.path.rename(old)
+        tmp.rename(self.path)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def load(self) -> bool:
+        """Read the saved index; False when there is none or it can't be read."""
+        import bm25s
+
+        if self.path is None or not (self.path / "records.json").is_file():
+            return False
+        try:
+            data = json.loads((self.path / "records.json").read_text())
+            bm25 = bm25s.BM25.load(str(self.path / "bm25"), show_progress=False) if data["ids"] else None
+        except (OSError, ValueError, KeyError):
+            return False
+        self.stamp, self.ids, self.texts, self.metas = data["stamp"], data["ids"], data["texts"], data["metas"]
+        self._bm25 = bm25
+        return True
+
+    def search(
+        self, query: str, n: int, allowed: Callable[[Mapping[str, Any]], bool] | None = None
+    ) -> list[tuple[str, float]]:
+        """The ``n`` best chunks for ``query`` with a positive BM25 score, optionally filtered."""
+        if self._bm25 is None:
+            return []
+        tokens = [t for t in lexical_tokens(query) if t in self._bm25.vocab_dict]
+        if not tokens:
+            return []
+        scores = np.asarray(self._bm25.get_scores(tokens))
+        order = np.argsort(-scores, kind="stable")
+        out: list[tuple[str, float]] = []
+        for i in order:
+            if scores[i] <= 0:
+                break
+            if allowed is None or allowed(self.metas[i]):
+                out.append((self.ids[i], float(scores[i])))
+                if len(out) == n:
+                    break
+        return out
+
+
+def rrf(rankings: Sequence[Sequence[str]], weights: Sequence[float], k: float = 60.0) -> list[tuple[str, float]]:
+    """Reciprocal rank fusion: each list adds weight / (k + rank) to its items; best first, ties by first seen."""
+    scores: dict[str, float] = {}
+    for ranking, weight in zip(rankings, weights, strict=True):
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
+    return sorted(scores.items(), key=lambda kv: -kv[1])
+
+
+_SHINGLE = re.compile(r"\w+")
+
+
+def shingles(text: str, n: int = 4) -> set[tuple[str, ...]]:
+    """Word n-grams, the unit of near-duplicate detection."""
+    toks = _SHINGLE.findall(text.lower())
+    return {tuple(toks[i : i + n]) for i in range(max(len(toks) - n + 1, 1))}
+
+
+def near_duplicate(a: set[tuple[str, ...]], b: set[tuple[str, ...]], threshold: float = 0.8) -> bool:
+    """Jaccard similarity of shingle sets at or above ``threshold`` (wire copies, re-published updates)."""
+    if not a or not b:
+        return False
+    return len(a & b) / len(a | b) >= threshold

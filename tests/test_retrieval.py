@@ -1,0 +1,140 @@
+"""Hybrid retrieval: fusion, the lexical index kept in step with the store, filters, rare names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+
+from qa import QA, Document
+from qa.lexical import LexicalIndex, lexical_tokens, near_duplicate, rrf, shingles
+from qa.models import Filters
+from qa.retrieval import chroma_where, matches
+from qa.settings import Settings
+from tests.conftest import ARTICLE, MODELS_HOME, HashEmbedder
+
+
+def test_rrf_on_hand_made_rankings() -> None:
+    fused = rrf([["a", "b", "c"], ["c", "a", "d"]], [1.0, 1.0], k=10)
+    # a: 1/11 + 1/12, c: 1/13 + 1/11, b: 1/12, d: 1/13
+    assert [x for x, _ in fused] == ["a", "c", "b", "d"]
+    assert fused[0][1] == pytest.approx(1 / 11 + 1 / 12)
+    weighted = rrf([["a", "b"], ["b", "a"]], [1.0, 2.0], k=10)
+    assert weighted[0][0] == "b"
+
+
+def test_lexical_tokens_fold_numbers_and_forms() -> None:
+    assert lexical_tokens("About 1,700 troops deployed") == lexical_tokens("about 1700 troop deployment")[:1] + [
+        "troops",
+        "deploy",
+    ] or "1700" in lexical_tokens("About 1,700 troops")
+    assert "1700" in lexical_tokens("1,700") and "the" not in lexical_tokens("the troops")
+
+
+def test_near_duplicates() -> None:
+    a = shingles("The US deployment to Poland consists of about 1,700 troops from the 82nd Airborne.")
+    b = shingles("The US deployment to Poland consists of about 1,700 troops from the 82nd Airborne Division.")
+    c = shingles("Kremlin spokesman Dmitry Peskov said the deployments raise tension in Europe.")
+    assert near_duplicate(a, b) and not near_duplicate(a, c)
+
+
+def test_filters_match_in_python_as_in_chroma() -> None:
+    where = chroma_where(
+        Filters(doc_ids=["x", "y"], source="CNN", published_after="2022-02-01", published_before="2022-02-02")
+    )
+    assert where is not None
+    ok = {"doc_id": "x", "source": "CNN", "published_ts": 1643760000}  # 2022-02-02 00:00 UTC
+    assert matches(ok, where)
+    assert not matches({**ok, "doc_id": "z"}, where)
+    assert not matches({**ok, "source": "AP"}, where)
+    assert not matches({**ok, "published_ts": 1643760000 + 2 * 86400}, where)
+    assert not matches({"doc_id": "x", "source": "CNN"}, where)  # no date: excluded by a date filter
+    assert chroma_where(Filters()) is None
+
+
+def make_qa(tmp_path: Path, **retrieval: object) -> QA:
+    settings = Settings(home=MODELS_HOME, store=tmp_path / "store")
+    for key, value in retrieval.items():
+        setattr(settings.retrieval, key, value)
+    return QA(settings, embedder=HashEmbedder())
+
+
+def test_rare_name_question_retrieves_its_passage_first(tmp_path: Path) -> None:
+    qa = make_qa(tmp_path)
+    qa.ingest([ARTICLE])
+    for question, needle in [
+        ("What did El Pais publish?", "El Pais"),
+        ("Which stryker squadron is moving?", "stryker"),
+        ("What did Dmitry Peskov tell CNN?", "Peskov"),
+    ]:
+        assert needle in qa.retrieve(question, k=1)[0].text, question
+
+
+def test_filters_restrict_documents(tmp_path: Path) -> None:
+    qa = make_qa(tmp_path)
+    qa.ingest_documents(
+        [
+            Document(doc_id="a", text="Troops moved to Poland on Monday.", source="CNN", published_at="2022-02-02"),
+            Document(doc_id="b", text="Troops moved to Romania on Tuesday.", source="AP", published_at="2022-03-10"),
+        ]
+    )
+    assert {p.doc_id for p in qa.retrieve("troops moved", k=5)} == {"a", "b"}
+    assert {p.doc_id for p in qa.retrieve("troops moved", k=5, filters=Filters(source="AP"))} == {"b"}
+    assert {p.doc_id for p in qa.retrieve("troops", k=5, filters=Filters(published_before="2022-02-02"))} == {"a"}
+    assert {p.doc_id for p in qa.retrieve("troops", k=5, filters=Filters(published_after="2022-03-01"))} == {"b"}
+    assert qa.retrieve("troops", k=5, doc_ids=["a"])[0].doc_id == "a"
+
+
+words = st.sampled_from(["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india"])
+sentence = st.lists(words, min_size=3, max_size=8).map(lambda ws: " ".join(ws).capitalize() + ".")
+article = st.lists(sentence, min_size=1, max_size=4).map(" ".join)
+op = st.tuples(st.sampled_from(["put", "put", "remove"]), st.sampled_from(["d1", "d2", "d3"]), article)
+
+
+@hsettings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=st.lists(op, min_size=1, max_size=5))
+def test_lexical_index_stays_in_step_with_the_store(
+    tmp_path_factory: pytest.TempPathFactory, ops: list[tuple[str, str, str]]
+) -> None:
+    qa = make_qa(tmp_path_factory.mktemp("lex"))
+    expected: dict[str, str] = {}
+    for action, doc_id, text in ops:
+        if action == "put":
+            qa.ingest_documents([Document(doc_id=doc_id, text=text)])
+            expected[doc_id] = text
+        elif doc_id in expected:
+            qa.remove(doc_id)
+            del expected[doc_id]
+        lexical = qa.retriever.lexical
+        committed = {cid for cid, _, _ in qa.store().committed_records()}
+        assert set(lexical.ids) == committed
+        assert {m["doc_id"] for m in lexical.metas} == set(expected)
+        # A fresh process (new QA on the same folder) sees the saved index, and it matches too.
+        again = QA(qa.settings, embedder=HashEmbedder())
+        again.retriever.refresh_lexical()
+        assert set(again.retriever.lexical.ids) == committed
+        for doc_id, text in expected.items():
+            hits = qa.retrieve(text, k=3)
+            assert any(p.doc_id == doc_id for p in hits)
+
+
+def test_saved_index_with_an_old_stamp_is_rebuilt(tmp_path: Path) -> None:
+    qa = make_qa(tmp_path)
+    qa.ingest_documents([Document(doc_id="a", text="Ships sailed to the harbour.")])
+    path = qa.retriever.lexical.path
+    assert path is not None
+    stale = LexicalIndex(path)
+    stale.build([("ghost", "ghost text", {"doc_id": "ghost"})], "old-stamp")
+    stale.save()
+    fresh = QA(qa.settings, embedder=HashEmbedder())
+    assert [p.doc_id for p in fresh.retrieve("ghost harbour ships", k=3)] == ["a"]
+
+
+def test_dense_and_lexical_modes(tmp_path: Path) -> None:
+    for mode in ("dense", "lexical", "hybrid"):
+        qa = make_qa(tmp_path / mode, mode=mode)
+        qa.ingest([ARTICLE])
+        top = qa.retrieve("Stoltenberg statement USS Harry S. Truman carrier strike group", k=2)
+        assert any("Truman" in p.text for p in top), mode
+        assert [p.key for p in top] == [1, 2]
