@@ -274,11 +274,17 @@ def models_list() -> None:
 @models.command("fetch")
 @click.argument("names", nargs=-1)
 def models_fetch(names: tuple[str, ...]) -> None:
-    """Download and verify models (default: the configured answer model and embedder)."""
+    """Download and verify models (default: the answer model, the embedder and the reranker)."""
     from qa.weights import fetch
 
     settings = Settings()
-    wanted = names or (settings.llm.local_model, settings.embeddings.model, "all-MiniLM-L6-v2-tokenizer")
+    wanted = names or (
+        settings.llm.local_model,
+        settings.embeddings.model,
+        "all-MiniLM-L6-v2-tokenizer",
+        "ms-marco-MiniLM-L-12-v2-int8",
+        "ms-marco-MiniLM-L-12-v2-tokenizer",
+    )
     for name in wanted:
         path = fetch(name, settings.models_dir, progress=lambda m: click.echo(m, err=True))
         click.echo(f"{name}: {path} (sha256 verified)")

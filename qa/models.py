@@ -68,7 +68,8 @@ class Passage(BaseModel):
     char_start: int
     char_end: int
     heading: str | None = None
-    score: float = Field(description="Retrieval similarity, higher is closer (cosine for dense search).")
+    score: float = Field(description="Cosine similarity of passage and question embeddings, higher is closer.")
+    rerank_score: float | None = Field(default=None, description="Cross-encoder relevance logit, when reranked.")
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 

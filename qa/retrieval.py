@@ -16,6 +16,7 @@ from qa.embeddings import Embedder
 from qa.errors import ConfigError, NoDocumentsError
 from qa.lexical import LexicalIndex, near_duplicate, rrf, shingles
 from qa.models import Filters, Passage
+from qa.rerank import CrossEncoder
 from qa.settings import Settings
 from qa.store import Store, published_ts, to_passage
 
@@ -69,6 +70,7 @@ class Retriever:
         self.settings = settings
         self.lexical = LexicalIndex(lexical_path(settings))
         self._loaded = False
+        self._reranker: CrossEncoder | None = None
 
     def refresh_lexical(self, force: bool = False) -> None:
         """Make the lexical index match the store, rebuilding it when the store changed."""
@@ -89,7 +91,7 @@ class Retriever:
         vector = self.embedder.embed([question])[0]
         n = max(cfg.candidates, k)
         if cfg.mode == "dense":
-            return self._dedupe(self.store.search(vector, n, where=where), k)
+            return self._finish(question, self.store.search(vector, n, where=where), k)
         self.refresh_lexical()
         lex = self.lexical.search(question, n, allowed=lambda m: matches(m, where))
         dense = self.store.search(vector, n, where=where) if cfg.mode == "hybrid" else []
@@ -114,7 +116,24 @@ class Retriever:
                     score = float(np.dot(q, np.asarray(vecs[cid])))
                     by_id[cid] = to_passage(0, cid, self.lexical.texts[i], self.lexical.metas[i], score)
         ranked = [by_id[cid] for cid, _ in fused if cid in by_id]
-        return self._dedupe(ranked, k)
+        return self._finish(question, ranked, k)
+
+    def _finish(self, question: str, ranked: list[Passage], k: int) -> list[Passage]:
+        """Drop near-duplicates, rerank the best candidates if configured, renumber keys 1..k."""
+        cfg = self.settings.retrieval
+        if not cfg.rerank:
+            return self._dedupe(ranked, k)
+        candidates = self._dedupe(ranked, max(cfg.rerank_candidates, k))
+        if self._reranker is None:
+            from qa.rerank import make_reranker
+
+            self._reranker = make_reranker(self.settings)
+        scores = self._reranker.score(question, [p.text for p in candidates])
+        order = sorted(range(len(candidates)), key=lambda i: -scores[i])[:k]
+        return [
+            candidates[i].model_copy(update={"key": n, "rerank_score": round(scores[i], 4)})
+            for n, i in enumerate(order, start=1)
+        ]
 
     def _dedupe(self, ranked: list[Passage], k: int) -> list[Passage]:
         """Keep the first of near-identical passages, renumber keys 1..k."""

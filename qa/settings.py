@@ -82,6 +82,10 @@ class RetrievalSettings(BaseModel):
     rrf_k: float = Field(default=10.0, description="Reciprocal rank fusion constant: higher flattens ranks.")
     dense_weight: float = Field(default=1.0, description="Weight of the dense ranking in fusion.")
     lexical_weight: float = Field(default=1.5, description="Weight of the lexical ranking in fusion.")
+    rerank: bool = Field(
+        default=True, description="Rerank fused candidates with the bundled cross-encoder (ms-marco-MiniLM-L-12)."
+    )
+    rerank_candidates: int = Field(default=12, description="How many fused candidates the cross-encoder reads.")
     duplicate_threshold: float = Field(
         default=0.8, description="Word 4-gram Jaccard similarity at which a passage counts as a near-duplicate."
     )

