@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qa.answer import stream_answer
-from qa.errors import InputError, QAError
+from qa.errors import DocumentNotFoundError, InputError, QAError
 from qa.models import Answer, Document, DocumentInfo, Filters, IngestFailure, IngestReport, Passage
 from qa.settings import Settings
 
@@ -60,7 +60,8 @@ class QA:
 
     def store(self, create: bool = False) -> Store:
         """The vector store; raises StoreMismatchError if it was built with other settings."""
-        if self._store is None or (create and not self._store.exists):
+        # A store that didn't exist when opened may have been created since, by us or another process.
+        if self._store is None or not self._store.exists:
             from qa.store import Store
 
             emb = self.embedder
@@ -195,8 +196,7 @@ class QA:
 
     def reindex(self) -> int:
         """Rebuild the lexical index from the store; returns the number of chunks indexed."""
-        self.retriever.refresh_lexical(force=True)
-        return len(self.retriever.lexical.ids)
+        return len(self.retriever.refresh_lexical(force=True).ids)
 
     def retrieve(
         self,
@@ -212,6 +212,13 @@ class QA:
         """
         if doc_ids:
             filters = (filters or Filters()).model_copy(update={"doc_ids": doc_ids})
+        if filters and filters.doc_ids:
+            known = self.store().committed_hashes(filters.doc_ids)
+            unknown = [d for d in filters.doc_ids if d not in known]
+            if unknown:
+                raise DocumentNotFoundError(
+                    f"no document {', '.join(map(repr, unknown))} in the store", hint="`qa docs` lists them"
+                )
         return self.retriever.retrieve(question, k or self.settings.retrieval.k, filters)
 
     def stream(

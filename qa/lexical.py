@@ -63,20 +63,30 @@ class LexicalIndex:
         """Write the index to ``path`` (replacing the previous one atomically)."""
         if self.path is None:
             return
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
+        import os
+        import uuid
+
+        # Unique names: several workers sharing one Chroma server may save at the same moment.
+        tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp = self.path.with_name(f"{self.path.name}.tmp-{tag}")
         tmp.mkdir(parents=True)
-        if self._bm25 is not None:
-            self._bm25.save(str(tmp / "bm25"), show_progress=False)
-        (tmp / "records.json").write_text(
-            json.dumps({"stamp": self.stamp, "ids": self.ids, "texts": self.texts, "metas": self.metas})
-        )
-        old = self.path.with_name(self.path.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if self.path.exists():
-            self.path.rename(old)
-        tmp.rename(self.path)
-        shutil.rmtree(old, ignore_errors=True)
+        try:
+            if self._bm25 is not None:
+                self._bm25.save(str(tmp / "bm25"), show_progress=False)
+            (tmp / "records.json").write_text(
+                json.dumps({"stamp": self.stamp, "ids": self.ids, "texts": self.texts, "metas": self.metas})
+            )
+            old = self.path.with_name(f"{self.path.name}.old-{tag}")
+            if self.path.exists():
+                self.path.rename(old)
+            tmp.rename(self.path)
+            shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            # Another process won the race; its index describes the same store state or a newer one,
+            # and a stale one is rebuilt on the next search because its stamp differs.
+            pass
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def load(self) -> bool:
         """Read the saved index; False when there is none or it can't be read."""

@@ -7,6 +7,7 @@ relevance checks downstream see one comparable number.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -71,18 +72,28 @@ class Retriever:
         self.lexical = LexicalIndex(lexical_path(settings))
         self._loaded = False
         self._reranker: CrossEncoder | None = None
+        self._lock = threading.Lock()
 
-    def refresh_lexical(self, force: bool = False) -> None:
-        """Make the lexical index match the store, rebuilding it when the store changed."""
+    def refresh_lexical(self, force: bool = False) -> LexicalIndex:
+        """Make the lexical index match the store, rebuilding it when the store changed; returns it.
+
+        Thread-safe: a rebuilt index replaces the old one in one assignment, so a concurrent search
+        sees either the old or the new index, never a half-built one.
+        """
         stamp = self.store.stamp()
-        if not force and self.lexical.stamp == stamp:
-            return
-        if not force and not self._loaded:
-            self._loaded = True
-            if self.lexical.load() and self.lexical.stamp == stamp:
-                return
-        self.lexical.build(self.store.committed_records(), stamp)
-        self.lexical.save()
+        with self._lock:
+            if not force and self.lexical.stamp == stamp:
+                return self.lexical
+            fresh = LexicalIndex(self.lexical.path)
+            if not force and not self._loaded:
+                self._loaded = True
+                if fresh.load() and fresh.stamp == stamp:
+                    self.lexical = fresh
+                    return fresh
+            fresh.build(self.store.committed_records(), stamp)
+            fresh.save()
+            self.lexical = fresh
+            return fresh
 
     def retrieve(self, question: str, k: int, filters: Filters | None = None) -> list[Passage]:
         """The k best passages, keyed 1..k; raises NoDocumentsError on an empty store."""
@@ -92,11 +103,11 @@ class Retriever:
         n = max(cfg.candidates, k)
         if cfg.mode == "dense":
             return self._finish(question, self.store.search(vector, n, where=where), k)
-        self.refresh_lexical()
-        lex = self.lexical.search(question, n, allowed=lambda m: matches(m, where))
+        lexical = self.refresh_lexical()
+        lex = lexical.search(question, n, allowed=lambda m: matches(m, where))
         dense = self.store.search(vector, n, where=where) if cfg.mode == "hybrid" else []
         if not lex and not dense:
-            if not self.lexical.ids and cfg.mode == "lexical":
+            if not lexical.ids and cfg.mode == "lexical":
                 raise NoDocumentsError("no documents have been ingested yet", hint="run `qa ingest PATH...` first")
             return []
         by_id = {p.chunk_id: p for p in dense}
@@ -108,13 +119,13 @@ class Retriever:
         missing = [cid for cid, _ in fused if cid not in by_id][:n]
         if missing:
             vecs = self.store.vectors(missing)
-            index = {cid: i for i, cid in enumerate(self.lexical.ids)}
+            index = {cid: i for i, cid in enumerate(lexical.ids)}
             q = np.asarray(vector)
             for cid in missing:
                 if cid in vecs and cid in index:
                     i = index[cid]
                     score = float(np.dot(q, np.asarray(vecs[cid])))
-                    by_id[cid] = to_passage(0, cid, self.lexical.texts[i], self.lexical.metas[i], score)
+                    by_id[cid] = to_passage(0, cid, lexical.texts[i], lexical.metas[i], score)
         ranked = [by_id[cid] for cid, _ in fused if cid in by_id]
         return self._finish(question, ranked, k)
 

@@ -165,7 +165,7 @@ class Store:
 
     def committed_hashes(self, doc_ids: Sequence[str] | None = None) -> dict[str, str]:
         """doc_id → content hash of the committed version, for the given documents or all."""
-        if self._docs is None:
+        if self._docs is None or (doc_ids is not None and not doc_ids):
             return {}
         got = self._docs.get(ids=list(doc_ids) if doc_ids is not None else None, include=["metadatas"])
         out: dict[str, str] = {}

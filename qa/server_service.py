@@ -1,0 +1,370 @@
+"""What the HTTP endpoints do with the QA object: answers, uploads, listing, removal, health.
+
+All methods block and are called from worker threads. QA's retriever keeps a lexical index in memory
+that is rebuilt in place when the store changes, so retrieval, writes and that rebuild share one lock
+(``qa.retrieve`` is wrapped with it); listing and answer generation run concurrently. Writes go in
+batches of BATCH documents, so questions are not held up for the whole of a large upload.
+
+Uploaded files never keep their client-given names: each is written under a generated folder as
+``<slug><suffix>`` with the suffix from a whitelist, inside a private temporary directory that is
+deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, BinaryIO, Literal, Protocol
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from qa.api import QA
+from qa.errors import DocumentNotFoundError, InputError, QAError
+from qa.models import Answer, Document, DocumentInfo, IngestFailure, IngestReport
+from qa.settings import Settings
+
+if TYPE_CHECKING:
+    from qa.server_runtime import Generations, Metrics
+    from qa.server_security import ServeSettings
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_MAX_NAME = 100
+#: Documents ingested per hold of the index lock.
+BATCH = 16
+
+
+def _clean_text(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("not valid Unicode text (lone surrogate)") from None
+    return value
+
+
+def _clean_id(value: str) -> str:
+    _clean_text(value)
+    if _CONTROL.search(value) or not value.strip():
+        raise ValueError("must be non-blank and free of control characters")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_clean_text)]
+DocId = Annotated[str, AfterValidator(_clean_id), Field(min_length=1, max_length=200)]
+
+
+class HistoryTurn(BaseModel):
+    """One earlier message of the conversation."""
+
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["user", "assistant"]
+    content: Text = Field(max_length=20_000)
+
+
+class StoreHealth(BaseModel):
+    ok: bool
+    location: str
+    documents: int | None = None
+    error: str | None = None
+
+
+class EmbedderHealth(BaseModel):
+    ok: bool
+    name: str | None = None
+    dim: int | None = None
+    error: str | None = None
+
+
+class ModelHealth(BaseModel):
+    base_url: str | None = Field(description="The chat model endpoint; null for the local server when not running.")
+    local: bool = Field(description="True for the bundled local model server (started on the first question).")
+    reachable: bool
+    detail: str = ""
+
+
+class Health(BaseModel):
+    """Whether each part is usable. ``status``: ok, degraded (model unreachable) or down (store unusable)."""
+
+    status: Literal["ok", "degraded", "down"]
+    store: StoreHealth
+    embedder: EmbedderHealth
+    model: ModelHealth
+    generations_in_flight: int
+    generations_queued: int
+
+
+class Article(BaseModel):
+    """One article sent as JSON."""
+
+    model_config = ConfigDict(extra="forbid")
+    text: Text = Field(min_length=1, description="The article text.")
+    id: DocId | None = Field(default=None, description="Document id; default: article-<hash of the text>.")
+    title: Text | None = Field(default=None, max_length=1000)
+    url: Text | None = Field(default=None, max_length=2000)
+    source: Text | None = Field(default=None, max_length=200)
+    published_at: Text | None = Field(default=None, max_length=100)
+
+
+class Articles(BaseModel):
+    """The JSON body of POST /documents."""
+
+    model_config = ConfigDict(extra="forbid")
+    articles: list[Article] = Field(min_length=1, max_length=1000)
+
+
+class Upload(Protocol):
+    """What is needed of starlette's UploadFile."""
+
+    filename: str | None
+    file: BinaryIO
+
+
+def upload_name(filename: str | None) -> tuple[str, str | None]:
+    """(name to show, safe file name to write or None when the type is not accepted).
+
+    Only the last path component of the client's name is looked at; its suffix must be a supported
+    one and its stem becomes a slug of ``[a-z0-9._-]``, so "../../x.txt" is written as "x.txt".
+    """
+    from qa.documents import SUPPORTED_SUFFIXES, slugify
+
+    given = (filename or "").replace("\x00", "")
+    shown = given if len(given) <= 255 else given[:200] + "…" + given[-50:]
+    shown = shown or "(unnamed)"
+    base = re.split(r"[\\/]", given)[-1]
+    stem, dot, suffix = base.rpartition(".")
+    suffix = f".{suffix.lower()}" if dot else ""
+    if suffix not in SUPPORTED_SUFFIXES or not stem.strip(". "):
+        return shown, None
+    slug = slugify(stem)[:_MAX_NAME].strip(".-") or "upload-" + hashlib.sha1(stem.encode()).hexdigest()[:8]
+    return shown, slug + suffix
+
+
+def _article_document(article: Article) -> Document:
+    from qa.documents import find_debris
+
+    text = article.text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    doc_id = article.id or "article-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+    doc = Document(
+        doc_id=doc_id,
+        text=text,
+        title=article.title,
+        url=article.url,
+        source=article.source,
+        published_at=article.published_at,
+        path=f"api:{doc_id}",
+    )
+    doc.excluded = find_debris(doc.text)
+    return doc
+
+
+class Service:
+    """The QA operations behind the endpoints, safe to call from several threads."""
+
+    def __init__(self, qa: QA, settings: Settings, serve: ServeSettings, metrics: Metrics) -> None:
+        self.qa = qa
+        self.settings = settings
+        self.serve = serve
+        self.metrics = metrics
+        # Writes go one batch at a time; reads need no lock (Retriever swaps its lexical index atomically).
+        self._lock = threading.RLock()
+
+    # -- questions ------------------------------------------------------------------------------------
+
+    def answer_items(
+        self, question: str, k: int | None, doc_ids: list[str] | None, history: Sequence[HistoryTurn]
+    ) -> Iterator[str | Answer]:
+        """qa.stream for the (rewritten, when it is a follow-up) question; runs in a generation worker."""
+        if doc_ids:
+            self._check_known(doc_ids)
+        if history:
+            question = self._standalone(question, history)
+        return self.qa.stream(question, k=k, doc_ids=list(doc_ids) if doc_ids else None)
+
+    def _check_known(self, doc_ids: Sequence[str]) -> None:
+        """Raise DocumentNotFoundError naming the ids that are not in the store (an empty store is left to ask)."""
+        store = self.qa.store()
+        if not store.exists:
+            return
+        known = store.committed_hashes(list(dict.fromkeys(doc_ids)))
+        missing = [d for d in dict.fromkeys(doc_ids) if d not in known]
+        if missing:
+            shown = ", ".join(repr(d) for d in missing[:5]) + (" …" if len(missing) > 5 else "")
+            raise DocumentNotFoundError(f"no document {shown} in the store", hint="GET /documents lists them")
+
+    def _standalone(self, question: str, history: Sequence[HistoryTurn]) -> str:
+        """The follow-up rewritten into a standalone question by qa.chat's rewrite (one short model call)."""
+        import io
+
+        from rich.console import Console
+
+        from qa.chat import ChatSession, Turn
+
+        session = ChatSession(self.qa, Console(file=io.StringIO()))
+        asked: str | None = None
+        for turn in history:
+            if turn.role == "user":
+                if asked is not None:
+                    session.history.append(Turn(asked, asked, ""))
+                asked = turn.content
+            else:
+                session.history.append(Turn(asked or "", asked or "", turn.content))
+                asked = None
+        if asked is not None:
+            session.history.append(Turn(asked, asked, ""))
+        return session.standalone(question)[0]
+
+    # -- documents ----------------------------------------------------------------------------------------
+
+    def ingest_uploads(self, uploads: Sequence[Upload]) -> IngestReport:
+        """Write uploads under safe names in a private temp dir, load them, ingest the good ones."""
+        from qa.documents import load_file
+
+        max_bytes = int(self.settings.ingest.max_file_mb * 1_000_000)
+        docs: list[Document] = []
+        failures: list[IngestFailure] = []
+        with tempfile.TemporaryDirectory(prefix="qa-upload-") as tmp:
+            for i, upload in enumerate(uploads):
+                shown, name = upload_name(upload.filename)
+                if name is None:
+                    failures.append(
+                        IngestFailure(
+                            path=shown,
+                            reason="unsupported file type or name",
+                            hint="upload .txt, .md, .markdown, .html, .htm or .jsonl files",
+                        )
+                    )
+                    continue
+                folder = Path(tmp) / str(i)
+                folder.mkdir()
+                path = folder / name
+                with path.open("xb") as out:
+                    shutil.copyfileobj(upload.file, out, 1 << 20)
+                try:
+                    found, bad = load_file(path, max_bytes=max_bytes)
+                except InputError as exc:
+                    failures.append(IngestFailure(path=shown, reason=_scrub(exc.message, path, shown), hint=exc.hint))
+                    continue
+                for doc in found:
+                    doc.path = f"upload:{name}"
+                docs.extend(found)
+                failures.extend(
+                    IngestFailure(path=_scrub(f.path, path, shown), reason=_scrub(f.reason, path, shown), hint=f.hint)
+                    for f in bad
+                )
+        return self._ingest(docs, failures)
+
+    def ingest_articles(self, articles: Sequence[Article]) -> IngestReport:
+        """Ingest JSON articles; blank ones are listed as failures."""
+        docs: list[Document] = []
+        failures: list[IngestFailure] = []
+        for i, article in enumerate(articles):
+            if not article.text.strip():
+                where = article.id or f"articles[{i}]"
+                failures.append(IngestFailure(path=where, reason="the text is blank", hint="send the article text"))
+                continue
+            docs.append(_article_document(article))
+        return self._ingest(docs, failures)
+
+    def _ingest(self, docs: list[Document], failures: list[IngestFailure]) -> IngestReport:
+        t0 = time.perf_counter()
+        report = IngestReport(failed=list(failures))
+        for batch in _batches(_unique(docs, report.failed), BATCH):
+            with self._lock:
+                part = self.qa.ingest_documents(batch)
+            report.added += part.added
+            report.updated += part.updated
+            report.skipped += part.skipped
+            report.failed += part.failed
+            report.chunks += part.chunks
+        report.seconds = round(time.perf_counter() - t0, 3)
+        self.metrics.ingest(len(report.added) + len(report.updated), len(report.failed))
+        return report
+
+    def documents(self) -> list[DocumentInfo]:
+        return self.qa.documents()
+
+    def remove(self, doc_id: str) -> int:
+        with self._lock:
+            return self.qa.remove(doc_id)
+
+    # -- health ---------------------------------------------------------------------------------------------
+
+    def health(self, gens: Generations) -> Health:
+        """Each part's status; never starts the local model server."""
+        try:
+            emb = self.qa.embedder
+            embedder = EmbedderHealth(ok=True, name=emb.name, dim=emb.dim)
+        except QAError as exc:
+            embedder = EmbedderHealth(ok=False, error=exc.message)
+        location = self.settings.chroma_url or str(self.settings.store_path)
+        try:
+            store = StoreHealth(ok=True, location=location, documents=len(self.qa.documents()))
+        except QAError as exc:
+            store = StoreHealth(ok=False, location=location, error=exc.message)
+        model = self._model_health()
+        status = "down" if not (store.ok and embedder.ok) else "ok" if model.reachable or model.local else "degraded"
+        return Health(
+            status=status,
+            store=store,
+            embedder=embedder,
+            model=model,
+            generations_in_flight=gens.running,
+            generations_queued=gens.waiting,
+        )
+
+    def _model_health(self) -> ModelHealth:
+        base_url = self.settings.llm.base_url
+        if not base_url:
+            from qa.localserver import status
+
+            info = status(self.settings)
+            if info is None:
+                return ModelHealth(
+                    base_url=None, local=True, reachable=False, detail="not running; starts on the first question"
+                )
+            return ModelHealth(base_url=info.base_url, local=True, reachable=True, detail=f"model {info.model}")
+        import httpx
+
+        try:
+            resp = httpx.get(base_url.rstrip("/") + "/models", timeout=self.serve.health_timeout_s)
+        except httpx.HTTPError as exc:
+            return ModelHealth(base_url=base_url, local=False, reachable=False, detail=type(exc).__name__)
+        return ModelHealth(
+            base_url=base_url, local=False, reachable=True, detail=f"GET /models: HTTP {resp.status_code}"
+        )
+
+
+def _unique(docs: Sequence[Document], failures: list[IngestFailure]) -> list[Document]:
+    """The documents with repeated ids dropped; a repeat with other content is listed as a failure."""
+    seen: dict[str, str] = {}
+    out: list[Document] = []
+    for doc in docs:
+        digest = doc.content_hash
+        if doc.doc_id in seen:
+            if seen[doc.doc_id] != digest:
+                failures.append(
+                    IngestFailure(
+                        path=doc.path or doc.doc_id,
+                        reason=f"another document in this request already has the id {doc.doc_id!r}",
+                        hint="give each article a distinct file name or `id`",
+                    )
+                )
+            continue
+        seen[doc.doc_id] = digest
+        out.append(doc)
+    return out
+
+
+def _batches(docs: list[Document], size: int) -> Iterator[list[Document]]:
+    for start in range(0, len(docs), size):
+        yield docs[start : start + size]
+
+
+def _scrub(text: str, path: Path, shown: str) -> str:
+    """Replace the private temp path in a message with the name the client sent."""
+    return text.replace(str(path), shown)
