@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qa.answer import stream_answer
-from qa.errors import DocumentNotFoundError, InputError, QAError
+from qa.errors import DocumentNotFoundError, InputError, ModelUnavailableError, QAError
 from qa.models import Answer, Document, DocumentInfo, Filters, IngestFailure, IngestReport, Passage
 from qa.settings import Settings
 
@@ -43,6 +43,7 @@ class QA:
         self.settings = settings or Settings()
         self._embedder = embedder
         self._chat = chat_model
+        self._chat_injected = chat_model is not None
         self._store: Store | None = None
         self._retriever: Retriever | None = None
         self._status = status or (lambda _m: None)
@@ -248,11 +249,24 @@ class QA:
             return
         passages = self.retrieve(asked, k, filters=filters, doc_ids=doc_ids) if asked.strip() else []
         retrieve_s = time.perf_counter() - t0
-        for item in stream_answer(lambda: self.chat_model, asked, passages, self.settings, retrieve_s=retrieve_s):
-            if isinstance(item, Answer):
-                item.question = question
-                item.ignored_instructions = instructions
-            yield item
+        for attempt in (1, 2):
+            started = False
+            try:
+                for item in stream_answer(
+                    lambda: self.chat_model, asked, passages, self.settings, retrieve_s=retrieve_s
+                ):
+                    if isinstance(item, Answer):
+                        item.question = question
+                        item.ignored_instructions = instructions
+                    started = True
+                    yield item
+                return
+            except ModelUnavailableError:
+                # The bundled server may have been stopped (idle timeout, `qa server stop`) since the
+                # client was made: start it again once. A configured endpoint's failure is reported.
+                if attempt == 2 or started or self.settings.llm.base_url or self._chat_injected:
+                    raise
+                self._chat = None
 
     def ask(
         self,

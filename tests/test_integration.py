@@ -140,3 +140,12 @@ def test_chroma_server_mode_shares_the_store(chroma_server: str, tmp_path: Path)
     assert any("Zbigniew Rau" in p.text for p in top)
     assert not (tmp_path / "unused").exists() and not (tmp_path / "unused2").exists()
     assert reader.ingest([ARTICLE]).skipped == [DOC_ID]
+
+
+def test_a_stopped_local_server_is_started_again(qa: QA, local_llm: Settings) -> None:
+    before = qa.ask("Who is the Pentagon press secretary?")
+    assert before.answerable and "Kirby" in before.answer
+    stop(local_llm)
+    after = qa.ask("Who is the Pentagon press secretary?")
+    assert after.answerable and "Kirby" in after.answer
+    assert status(local_llm) is not None
