@@ -39,3 +39,9 @@ test: models lint
 
 clean:
 	rm -rf $(VENV) .qa/store .qa/eval-stores .qa/run
+
+# Benchmarks (ingest, retrieval, answering, LangChain baseline, profile): writes benchmarks/results/ and
+# BENCHMARKS.md. Slow (~30 min on 2 cores, uses the local model); `--smoke` is the seconds-long CI variant.
+bench: models
+	$(BIN)/python benchmarks/run.py
+.PHONY: bench
