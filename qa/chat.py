@@ -19,12 +19,12 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import click
 
 from qa.errors import QAError
-from qa.models import Answer, DocumentInfo
+from qa.models import Answer, DocumentInfo, Filters
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -39,7 +39,7 @@ class QALike(Protocol):
     def chat_model(self) -> BaseChatModel: ...
 
     def stream(
-        self, question: str, *, k: int | None = None, doc_ids: list[str] | None = None
+        self, question: str, *, k: int | None = None, filters: Filters | None = None, doc_ids: list[str] | None = None
     ) -> Iterator[str | Answer]: ...
 
     def documents(self) -> list[DocumentInfo]: ...
@@ -114,6 +114,7 @@ HELP = [
     ("/docs", "the ingested documents"),
     ("/reset", "forget the conversation (the next question starts afresh)"),
     ("/k N", "give the model N passages per question (1–20)"),
+    ("/filter …", "only search some documents: doc=ID source=S title=T after=DATE before=DATE; /filter off"),
     ("/debug", "toggle showing rewrites and timings"),
     ("/quit", "leave (also Ctrl-D); Ctrl-C stops a running answer"),
 ]
@@ -143,6 +144,7 @@ class ChatSession:
         self.rewrite_max_tokens = rewrite_max_tokens
         self.history: deque[Turn] = deque(maxlen=max_turns)
         self.last_answer: Answer | None = None
+        self.filters: Filters | None = None
 
     # -- input -------------------------------------------------------------------------------------
 
@@ -174,6 +176,8 @@ class ChatSession:
             self._note("Conversation forgotten; the next question starts afresh.")
         elif name == "/k":
             self.set_k(arg)
+        elif name == "/filter":
+            self.set_filter(arg)
         elif name == "/debug":
             self.debug = not self.debug
             self._note(f"debug {'on: rewrites and timings are shown' if self.debug else 'off'}.")
@@ -198,7 +202,7 @@ class ChatSession:
                 self.console.print(Text(f"→ {standalone}", style="dim"))
             if self.debug:
                 self._note(f"rewrite: {why}", style="dim")
-            items = self.qa.stream(standalone, k=self.k)
+            items = self.qa.stream(standalone, k=self.k, filters=self.filters)
             try:
                 answer = stream_and_render(items, self.console, debug=self.debug)
             finally:
@@ -298,6 +302,34 @@ class ChatSession:
             render_documents(self.qa.documents(), self.console)
         except QAError as exc:
             self._error(exc)
+
+    def set_filter(self, arg: str) -> None:
+        """/filter doc=ID source=S title=T after=DATE before=DATE; /filter off; /filter shows it."""
+        import shlex
+
+        keys = {"doc": "doc_ids", "source": "source", "title": "title", "after": "published_after",
+                "before": "published_before"}  # fmt: skip
+        if arg.lower() in ("off", "none", "clear"):
+            self.filters = None
+            self._note("Filter cleared: every document is searched.")
+            return
+        if arg:
+            values: dict[str, Any] = {}
+            try:
+                parts = shlex.split(arg)
+            except ValueError as exc:
+                self._note(f"/filter: {exc}", style="yellow")
+                return
+            for part in parts:
+                key, eq, value = part.partition("=")
+                if not eq or key not in keys or not value:
+                    self._note(f"/filter takes {', '.join(k + '=…' for k in keys)} or off, not {part!r}.", "yellow")
+                    return
+                field = keys[key]
+                values[field] = [*values.get(field, []), value] if field == "doc_ids" else value
+            self.filters = Filters(**values)
+        shown = {k: v for k, v in (self.filters.model_dump() if self.filters else {}).items() if v}
+        self._note(f"Filter: {shown}." if shown else "No filter: every document is searched.")
 
     def set_k(self, arg: str) -> None:
         if not arg:

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
+from qa.cliopts import filter_options, make_filters
 from qa.errors import QAError
 from qa.settings import Settings
 
@@ -42,28 +43,6 @@ def store_option(f: F) -> F:
         envvar="QA_STORE",
         help="Store folder (default .qa/store; env QA_STORE). QA_CHROMA_URL uses a Chroma server instead.",
     )(f)
-
-
-def filter_options(f: F) -> F:
-    """--doc/--source/--title/--after/--before: restrict which documents are searched."""
-    f = click.option("--before", metavar="DATE", help="Only documents published on or before DATE (ISO).")(f)
-    f = click.option("--after", metavar="DATE", help="Only documents published on or after DATE (ISO).")(f)
-    f = click.option("--title", help="Only documents with exactly this title.")(f)
-    f = click.option("--source", help="Only documents from exactly this source.")(f)
-    f = click.option("--doc", "doc_ids", multiple=True, metavar="DOC_ID", help="Only these documents (repeatable).")(f)
-    return f
-
-
-def make_filters(
-    doc_ids: tuple[str, ...], source: str | None, title: str | None, after: str | None, before: str | None
-) -> Any:
-    """The Filters for the filter options, or None when nothing is restricted."""
-    from qa.models import Filters
-
-    filters = Filters(
-        doc_ids=list(doc_ids) or None, source=source, title=title, published_after=after, published_before=before
-    )
-    return None if filters.is_empty() else filters
 
 
 def settings_for(store: Path | None = None, **overrides: Any) -> Settings:

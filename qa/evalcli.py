@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from qa.cliopts import filter_options, make_filters
 from qa.errors import ConfigError
 
 
@@ -27,6 +28,7 @@ from qa.errors import ConfigError
 @click.option("--repeat", type=click.IntRange(1), default=1, show_default=True, help="Ask each case N times.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write report.json, summary.md…")
 @click.option("--baseline", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Compare with a report.")
+@filter_options
 @click.option("--json", "as_json", is_flag=True, help="Print the report JSON to stdout.")
 def eval_command(
     evalset: Path,
@@ -39,6 +41,11 @@ def eval_command(
     repeat: int,
     out: Path | None,
     baseline: Path | None,
+    doc_ids: tuple[str, ...],
+    source: str | None,
+    title: str | None,
+    after: str | None,
+    before: str | None,
     as_json: bool,
 ) -> None:
     """Evaluate EVALSET (JSONL, format in evals/README.md) and print the scores.
@@ -88,6 +95,10 @@ def eval_command(
     if sample:
         cases = sample_cases(cases, sample, seed)
     k_eff = k or settings.retrieval.k
+    filters = make_filters(doc_ids, source, title, after, before)
+    unknown = [d for d in doc_ids if d not in texts]
+    if unknown:
+        raise ConfigError(f"--doc {', '.join(unknown)}: no such document in the store", hint="`qa docs` lists them")
     with Progress(
         TextColumn("evaluating"),
         BarColumn(),
@@ -100,8 +111,8 @@ def eval_command(
         task = bar.add_task("", total=len(cases))
         results = run_eval(
             cases,
-            retrieve=lambda q, depth: qa.retrieve(q, depth),
-            ask=None if retrieval_only else (lambda q: qa.ask(q, k=k_eff)),
+            retrieve=lambda q, depth: qa.retrieve(q, depth, filters=filters),
+            ask=None if retrieval_only else (lambda q: qa.ask(q, k=k_eff, filters=filters)),
             k=k_eff,
             retrieval_only=retrieval_only,
             repeat=repeat,
@@ -114,6 +125,7 @@ def eval_command(
         "seed": seed if sample else None,
         "repeat": repeat,
         "k": k_eff,
+        "filters": filters.model_dump() if filters else None,
         "llm": None if retrieval_only else (settings.llm.base_url and settings.llm.model) or settings.llm.local_model,
         "embeddings": settings.embeddings.model,
         "chunking": settings.chunking.model_dump(),

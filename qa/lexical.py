@@ -143,8 +143,34 @@ def shingles(text: str, n: int = 4) -> set[tuple[str, ...]]:
     return {tuple(toks[i : i + n]) for i in range(max(len(toks) - n + 1, 1))}
 
 
+def jaccard(a: set[tuple[str, ...]], b: set[tuple[str, ...]]) -> float:
+    """Share of shingles two texts have in common."""
+    return len(a & b) / len(a | b) if a and b else 0.0
+
+
+def mmr(relevance: Sequence[float], shingle_sets: Sequence[set[tuple[str, ...]]], k: int, lam: float) -> list[int]:
+    """Maximal marginal relevance: pick k indices, trading relevance against overlap with those picked.
+
+    Relevance is min-max scaled to [0, 1] so it is comparable with the Jaccard overlap.
+    """
+    if not relevance:
+        return []
+    lo, hi = min(relevance), max(relevance)
+    rel = [(r - lo) / (hi - lo) if hi > lo else 1.0 for r in relevance]
+    chosen: list[int] = []
+    left = list(range(len(rel)))
+    while left and len(chosen) < k:
+        best = max(
+            left,
+            key=lambda i: (
+                lam * rel[i] - (1 - lam) * max((jaccard(shingle_sets[i], shingle_sets[j]) for j in chosen), default=0.0)
+            ),
+        )
+        chosen.append(best)
+        left.remove(best)
+    return chosen
+
+
 def near_duplicate(a: set[tuple[str, ...]], b: set[tuple[str, ...]], threshold: float = 0.8) -> bool:
     """Jaccard similarity of shingle sets at or above ``threshold`` (wire copies, re-published updates)."""
-    if not a or not b:
-        return False
-    return len(a & b) / len(a | b) >= threshold
+    return jaccard(a, b) >= threshold

@@ -15,7 +15,7 @@ import numpy as np
 
 from qa.embeddings import Embedder
 from qa.errors import ConfigError, NoDocumentsError
-from qa.lexical import LexicalIndex, near_duplicate, rrf, shingles
+from qa.lexical import LexicalIndex, mmr, near_duplicate, rrf, shingles
 from qa.models import Filters, Passage
 from qa.rerank import CrossEncoder
 from qa.settings import Settings
@@ -140,7 +140,11 @@ class Retriever:
 
             self._reranker = make_reranker(self.settings)
         scores = self._reranker.score(question, [p.text for p in candidates])
-        order = sorted(range(len(candidates)), key=lambda i: -scores[i])[:k]
+        order = sorted(range(len(candidates)), key=lambda i: -scores[i])
+        if cfg.mmr_lambda is not None:
+            picked = mmr([scores[i] for i in order], [shingles(candidates[i].text) for i in order], k, cfg.mmr_lambda)
+            order = [order[i] for i in picked]
+        order = order[:k]
         return [
             candidates[i].model_copy(update={"key": n, "rerank_score": round(scores[i], 4)})
             for n, i in enumerate(order, start=1)

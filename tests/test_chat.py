@@ -17,7 +17,7 @@ from rich.console import Console
 from qa.answer import REFUSAL_TEXT
 from qa.chat import ChatSession, clean_rewrite, is_followup
 from qa.errors import ModelUnavailableError
-from qa.models import Answer, Citation, DocumentInfo, Passage
+from qa.models import Answer, Citation, DocumentInfo, Filters, Passage
 
 DOC = "cnn-2022-02-02-us-troops-eastern-europe"
 TITLE = "US troops deploy to Eastern Europe"
@@ -115,6 +115,7 @@ class FakeQA:
         self.answers = list(answers)
         self.rewriter = rewriter if rewriter is not None else FakeRewriter()
         self.asked: list[tuple[str, int | None]] = []
+        self.filters: list[Filters | None] = []
         self.model_uses = 0
         self.closed = 0
 
@@ -123,8 +124,11 @@ class FakeQA:
         self.model_uses += 1
         return self.rewriter
 
-    def stream(self, question: str, *, k: int | None = None, doc_ids: list[str] | None = None) -> Iterator[Any]:
+    def stream(
+        self, question: str, *, k: int | None = None, filters: Filters | None = None, doc_ids: list[str] | None = None
+    ) -> Iterator[Any]:
         self.asked.append((question, k))
+        self.filters.append(filters)
         item = self.answers.pop(0) if self.answers else troops(question)
 
         def gen() -> Iterator[Any]:
@@ -447,3 +451,17 @@ def test_piped_chat_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
         ("Which unit are the troops going to Poland from?", 2),
     ]
     assert "never asked" not in text
+
+
+def test_filter_command_restricts_the_search_and_can_be_cleared() -> None:
+    chat, qa = session()
+    chat.handle('/filter doc=cnn-2022 source=CNN after=2022-01-01 title="US troops"')
+    chat.handle("How many troops are going to Poland?")
+    assert qa.filters[-1] == Filters(
+        doc_ids=["cnn-2022"], source="CNN", published_after="2022-01-01", title="US troops"
+    )
+    chat.handle("/filter off")
+    chat.handle("How many troops are going to Poland?")
+    assert qa.filters[-1] is None
+    chat.handle("/filter colour=red")
+    assert "takes doc=" in out(chat.console)

@@ -168,3 +168,16 @@ def test_config_masks_secrets(capsys: pytest.CaptureFixture[str], monkeypatch: p
     monkeypatch.setenv("OPENAI_API_KEY", "sk-very-secret")
     code, out, _ = run(["config", "--json"], capsys)
     assert code == 0 and "sk-very-secret" not in out and json.loads(out)["llm"]["api_key"] == "****"
+
+
+def test_eval_retrieval_only_with_filters(ingested: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import ROOT
+
+    evalset = str(ROOT / "evals" / "reference.jsonl")
+    doc = "cnn-2022-02-02-us-troops-eastern-europe"
+    code, out, _ = run(["eval", evalset, "--retrieval-only", "--json", "--doc", doc], capsys)
+    report = json.loads(out)
+    assert code == 0 and report["n"] == 72 and report["settings"]["filters"]["doc_ids"] == [doc]
+    assert report["retrieval"]["recall_at_k"]["10"] == 1.0
+    code, _, err = run(["eval", evalset, "--retrieval-only", "--doc", "nope"], capsys)
+    assert code == 2 and "no such document" in err

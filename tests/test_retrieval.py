@@ -168,3 +168,17 @@ def test_reranking_reorders_candidates_and_keeps_cosine_scores(tmp_path: Path) -
     assert all(p.rerank_score is not None for p in top)
     assert [p.rerank_score for p in top] == sorted((p.rerank_score or 0 for p in top), reverse=True)
     assert all(p.rerank_score is None for p in plain.retrieve(question, k=3))
+
+
+def test_mmr_trades_relevance_for_diversity() -> None:
+    from qa.lexical import mmr
+
+    texts = [
+        "troops deploy to Poland from Fort Bragg this week",
+        "troops deploy to Poland from Fort Bragg this week again",
+        "a stryker squadron moves from Germany to Romania",
+    ]
+    sets = [shingles(t) for t in texts]
+    assert mmr([3.0, 2.9, 1.0], sets, 2, lam=1.0) == [0, 1]  # pure relevance
+    assert mmr([3.0, 2.9, 1.0], sets, 2, lam=0.5) == [0, 2]  # the near-copy gives way
+    assert mmr([], [], 2, lam=0.5) == []
