@@ -115,6 +115,7 @@ class QA:
     ) -> IngestReport:
         """Chunk, embed and store documents: unchanged ones are skipped, changed ones replaced."""
         from qa.chunking import chunk_document
+        from qa.documents import unique_documents
         from qa.embeddings import tokenizer_for
 
         t0 = time.perf_counter()
@@ -126,22 +127,11 @@ class QA:
         report = IngestReport()
         docs = list(docs)
         committed = store.committed_hashes()
-        seen: dict[str, str] = {}
+        docs = unique_documents(docs, report.failed)
         for i, doc in enumerate(docs):
             if progress:
                 progress(i, len(docs), doc.doc_id)
             h = doc.content_hash
-            if doc.doc_id in seen:
-                if seen[doc.doc_id] != h:
-                    report.failed.append(
-                        IngestFailure(
-                            path=doc.path or doc.doc_id,
-                            reason=f"another document in this run already has the id {doc.doc_id!r}",
-                            hint="give each article a distinct file name or `id`",
-                        )
-                    )
-                continue
-            seen[doc.doc_id] = h
             if committed.get(doc.doc_id) == h:
                 report.skipped.append(doc.doc_id)
                 continue

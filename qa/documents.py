@@ -408,3 +408,24 @@ def _stripped_lines(text: str) -> list[tuple[int, str]]:
         out.append((pos + len(line) - len(line.lstrip()), core))
         pos += len(line) + 1
     return out
+
+
+def unique_documents(docs: Sequence[Document], failures: list[IngestFailure]) -> list[Document]:
+    """The documents with repeated ids dropped; a repeat with other content is listed as a failure."""
+    seen: dict[str, str] = {}
+    out: list[Document] = []
+    for doc in docs:
+        digest = doc.content_hash
+        if doc.doc_id in seen:
+            if seen[doc.doc_id] != digest:
+                failures.append(
+                    IngestFailure(
+                        path=doc.path or doc.doc_id,
+                        reason=f"another document in this batch already has the id {doc.doc_id!r}",
+                        hint="give each article a distinct file name or `id`",
+                    )
+                )
+            continue
+        seen[doc.doc_id] = digest
+        out.append(doc)
+    return out

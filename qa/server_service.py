@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Annotated, BinaryIO, Literal, Protocol
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from qa.api import QA
+from qa.documents import unique_documents
 from qa.errors import DocumentNotFoundError, InputError, QAError
 from qa.models import Answer, Document, DocumentInfo, IngestFailure, IngestReport
 from qa.settings import Settings
@@ -273,7 +274,7 @@ class Service:
     def _ingest(self, docs: list[Document], failures: list[IngestFailure]) -> IngestReport:
         t0 = time.perf_counter()
         report = IngestReport(failed=list(failures))
-        for batch in _batches(_unique(docs, report.failed), BATCH):
+        for batch in _batches(unique_documents(docs, report.failed), BATCH):
             with self._lock:
                 part = self.qa.ingest_documents(batch)
             report.added += part.added
@@ -337,27 +338,6 @@ class Service:
         return ModelHealth(
             base_url=base_url, local=False, reachable=True, detail=f"GET /models: HTTP {resp.status_code}"
         )
-
-
-def _unique(docs: Sequence[Document], failures: list[IngestFailure]) -> list[Document]:
-    """The documents with repeated ids dropped; a repeat with other content is listed as a failure."""
-    seen: dict[str, str] = {}
-    out: list[Document] = []
-    for doc in docs:
-        digest = doc.content_hash
-        if doc.doc_id in seen:
-            if seen[doc.doc_id] != digest:
-                failures.append(
-                    IngestFailure(
-                        path=doc.path or doc.doc_id,
-                        reason=f"another document in this request already has the id {doc.doc_id!r}",
-                        hint="give each article a distinct file name or `id`",
-                    )
-                )
-            continue
-        seen[doc.doc_id] = digest
-        out.append(doc)
-    return out
 
 
 def _batches(docs: list[Document], size: int) -> Iterator[list[Document]]:
