@@ -66,7 +66,7 @@ def normalize(text: str) -> str:
 
 
 _ELLIPSIS = re.compile(r"\s*(?:\.\.\.|…)\s*")
-_TRIM = " \t\n\"'“”‘’.,;:…"
+_TRIM = " \t\n\"'“”‘’.,;:…{}[]()"
 
 
 def locate_quote(quote: str, passage: str) -> tuple[int, int] | None:

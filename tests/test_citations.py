@@ -82,3 +82,8 @@ def test_premises_names_and_numbers_missing_from_passages() -> None:
     assert unsupported_premises("How many troops are going to Poland?", passages) == []
     assert unsupported_premises("What will the Romanian deployment do?", passages) == []
     assert unsupported_premises("Did the U.S. send troops?", passages) == []
+
+
+def test_stray_brackets_the_model_adds_around_a_quote_are_ignored() -> None:
+    span = locate_quote("about 1,700 troops.”}", PASSAGE)
+    assert span is not None and PASSAGE[span[0] : span[1]] == "about 1,700 troops"
