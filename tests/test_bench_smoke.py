@@ -1,0 +1,42 @@
+"""The benchmark harness runs end to end at tiny sizes without a model server (what CI runs)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ROOT / ".qa" / "models"
+SQUAD = Path("/work/shared/benchmarks/squad_v2_dev/corpus.jsonl")
+
+
+@pytest.mark.skipif(
+    not (MODELS / "all-MiniLM-L6-v2-int8.onnx").exists() or not SQUAD.exists(),
+    reason="needs the fetched local models (`make models`) and the SQuAD dev corpus",
+)
+def test_bench_smoke_writes_results(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--smoke", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    ingest = summary["ingest"]
+    assert 0 < ingest["ratio_to_raw_embedder"] < 5
+    assert ingest["chunks"] > 0 and ingest["ingest_chunks_per_s"] > 0
+    assert ingest["reingest_skipped"] == ingest["documents"]
+    modes = next(iter(summary["retrieval"]["sizes"].values()))["modes"]
+    assert set(modes) == {"dense", "hybrid", "hybrid+rerank"}
+    assert all(m["p95_ms"] >= m["p50_ms"] > 0 for m in modes.values())
+    assert summary["profile"]["share_of_time"]
+    assert "answering" not in summary and "sidebyside" not in summary  # no LLM in smoke mode
+    report = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "ingest ratio to raw embedder: " in report
+    assert (tmp_path / "ingest.png").stat().st_size > 0
