@@ -23,13 +23,13 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 from qa import QA, Answer
-from qa.cli import main
 from qa.server import create_app
 from qa.server_security import ServeSettings, check_bind, is_loopback
 from qa.server_service import upload_name
 from qa.settings import Settings
 from tests.conftest import ARTICLE, MODELS_HOME, HashEmbedder
 from tests.fakes import reply
+from tests.test_cli import run
 
 QUESTION = "How many troops are going to Poland?"
 QUOTE = "about 1,700 troops"
@@ -628,23 +628,13 @@ def test_serve_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) ->
     assert all(field.description for field in ServeSettings.model_fields.values())
 
 
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(args)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_serve_refuses_a_public_host_without_a_token(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import uvicorn
 
     monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: pytest.fail("must not start"))
-    code, _, err = run_cli(["serve", "--host", "0.0.0.0"], capsys)
+    code, _, err = run(["serve", "--host", "0.0.0.0"], capsys)
     assert code == 2 and "refusing to listen on 0.0.0.0 without a token" in err and "hint: set QA_SERVE_TOKEN" in err
 
 
@@ -658,16 +648,16 @@ def test_serve_command_runs_uvicorn_with_the_app(
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
     monkeypatch.setenv("QA_HOME", str(MODELS_HOME))
     monkeypatch.setenv("QA_SERVE_TOKEN", "t0ken")
-    code, _, err = run_cli(["serve", "--host", "0.0.0.0", "--port", "8123", "--store", str(tmp_path / "s")], capsys)
+    code, _, err = run(["serve", "--host", "0.0.0.0", "--port", "8123", "--store", str(tmp_path / "s")], capsys)
     assert code == 0, err
     assert isinstance(seen["app"], FastAPI) and seen["host"] == "0.0.0.0" and seen["port"] == 8123
     assert "bearer token required" in err
 
 
 def test_serve_help_teaches_with_curl(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run_cli(["serve", "--help"], capsys)
+    code, out, _ = run(["serve", "--help"], capsys)
     assert code == 0 and "curl" in out and "--host" in out and "QA_SERVE_TOKEN" in out
-    code, out, _ = run_cli(["--help"], capsys)
+    code, out, _ = run(["--help"], capsys)
     assert "serve" in out
 
 
