@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from qa.answer import stream_answer
 from qa.errors import DocumentNotFoundError, InputError, ModelUnavailableError, QAError
-from qa.models import Answer, Document, DocumentInfo, Filters, IngestFailure, IngestReport, Passage
+from qa.models import Answer, Chunk, Document, DocumentInfo, Filters, IngestFailure, IngestReport, Passage
 from qa.settings import Settings
 
 if TYPE_CHECKING:
@@ -128,6 +128,23 @@ class QA:
         docs = list(docs)
         committed = store.committed_hashes()
         docs = unique_documents(docs, report.failed)
+        batch: list[tuple[Document, list[Chunk]]] = []
+
+        def flush() -> None:
+            # One embedder call and one batched store write for many small documents.
+            texts = [c.text for _, chunks in batch for c in chunks]
+            vectors = self.embedder.embed(texts)
+            items = []
+            at = 0
+            for doc, chunks in batch:
+                items.append((doc, chunks, vectors[at : at + len(chunks)]))
+                at += len(chunks)
+            store.put_documents(items)
+            for doc, chunks in batch:
+                (report.updated if doc.doc_id in committed else report.added).append(doc.doc_id)
+                report.chunks += len(chunks)
+            batch.clear()
+
         for i, doc in enumerate(docs):
             if progress:
                 progress(i, len(docs), doc.doc_id)
@@ -146,10 +163,12 @@ class QA:
                     IngestFailure(path=doc.path or doc.doc_id, reason="no article text left after cleaning")
                 )
                 continue
-            vectors = self.embedder.embed([c.text for c in chunks])
-            store.put_document(doc, chunks, vectors)
-            (report.updated if doc.doc_id in committed else report.added).append(doc.doc_id)
-            report.chunks += len(chunks)
+            batch.append((doc, chunks))
+            # one store transaction per batch, not per document: thousands of short files were write-bound
+            if sum(len(c) for _, c in batch) >= self.settings.ingest.batch_chunks:
+                flush()
+        if batch:
+            flush()
         if progress:
             progress(len(docs), len(docs), "")
         self.retriever.refresh_lexical()

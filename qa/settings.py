@@ -66,9 +66,15 @@ class ChunkingSettings(BaseModel):
 
 
 class IngestSettings(BaseModel):
-    """Limits on what is read."""
+    """Limits on what is read, and how it is written."""
 
     max_file_mb: float = Field(default=50.0, description="Files larger than this many MB are refused.")
+    batch_chunks: int = Field(
+        default=256,
+        ge=1,
+        description="Documents are embedded and committed in batches of about this many chunks "
+        "(an interrupted ingest loses at most the batch in flight; a rerun completes it).",
+    )
 
 
 class RetrievalSettings(BaseModel):

@@ -230,42 +230,55 @@ class Store:
 
     def put_document(self, doc: Document, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
         """Write a document and its chunks, replacing any older version, all or nothing for readers."""
-        if len(chunks) != len(vectors):
-            raise StoreError(f"{doc.doc_id}: {len(chunks)} chunks but {len(vectors)} vectors")
-        new_hash = doc.content_hash
-        old = self._docs.get(ids=[doc.doc_id], include=["metadatas"])
-        old_meta = dict(old["metadatas"][0] or {}) if old["ids"] else {}
-        doc_meta = _clean_meta(
-            {
-                "title": doc.title,
-                "source": doc.source,
-                "url": doc.url,
-                "published_at": doc.published_at,
-                "path": doc.path,
-                "chunks": len(chunks),
-                "chars": len(doc.text),
-            }
+        self.put_documents([(doc, chunks, vectors)])
+
+    def put_documents(self, items: Sequence[tuple[Document, Sequence[Chunk], Sequence[Sequence[float]]]]) -> None:
+        """Write documents with their chunks, each all or nothing for readers, in a few batched writes.
+
+        The protocol per document: mark the new version pending (readers still see the old one, or
+        nothing), write its chunks, commit, then drop the old version's chunks. A crash anywhere leaves
+        pending marks that `recover` undoes. Batching many small documents into one pass matters: each
+        Chroma write is a transaction, and per-document writes made a folder of 3,000 short files take
+        minutes.
+        """
+        for doc, chunks, vectors in items:
+            if len(chunks) != len(vectors):
+                raise StoreError(f"{doc.doc_id}: {len(chunks)} chunks but {len(vectors)} vectors")
+        if len({doc.doc_id for doc, _, _ in items}) != len(items):
+            raise StoreError("a batch holds the same document twice")
+        if not items:
+            return
+        ids = [doc.doc_id for doc, _, _ in items]
+        old = self._docs.get(ids=ids, include=["metadatas"])
+        old_metas = {i: dict(m or {}) for i, m in zip(old["ids"], old["metadatas"] or [], strict=False)}
+        # 1. mark the new versions pending
+        self._docs.upsert(
+            ids=ids,
+            embeddings=[_DOC_VECTOR] * len(items),
+            documents=[doc.text for doc, _, _ in items],
+            metadatas=[
+                {
+                    **old_metas.get(doc.doc_id, {}),
+                    "pending_hash": doc.content_hash,
+                    "content_hash": old_metas.get(doc.doc_id, {}).get("content_hash", ""),
+                }
+                for doc, _, _ in items
+            ],
         )
-        # 1. mark the new version pending (readers still see the old one, or nothing for a new doc)
-        pending_meta = {
-            **old_meta,
-            "pending_hash": new_hash,
-            "content_hash": old_meta.get("content_hash", ""),
-        }
-        self._docs.upsert(ids=[doc.doc_id], embeddings=[_DOC_VECTOR], documents=[doc.text], metadatas=[pending_meta])
-        # 2. the chunks of the new version
-        for start in range(0, len(chunks), _WRITE_BATCH):
-            batch = chunks[start : start + _WRITE_BATCH]
+        # 2. the chunks of the new versions
+        rows = [(doc, c, v) for doc, chunks, vectors in items for c, v in zip(chunks, vectors, strict=True)]
+        for start in range(0, len(rows), _WRITE_BATCH):
+            batch = rows[start : start + _WRITE_BATCH]
             self._chunks.upsert(
-                ids=[c.chunk_id for c in batch],
-                embeddings=[list(v) for v in vectors[start : start + _WRITE_BATCH]],
-                documents=[c.text for c in batch],
+                ids=[c.chunk_id for _, c, _ in batch],
+                embeddings=[list(v) for _, _, v in batch],
+                documents=[c.text for _, c, _ in batch],
                 metadatas=[
                     _clean_meta(
                         {
                             **c.metadata,
                             "doc_id": c.doc_id,
-                            "doc_hash": new_hash,
+                            "doc_hash": doc.content_hash,
                             "index": c.index,
                             "char_start": c.char_start,
                             "char_end": c.char_end,
@@ -273,17 +286,37 @@ class Store:
                             "published_ts": published_ts(doc.published_at),
                         }
                     )
-                    for c in batch
+                    for doc, c, _ in batch
                 ],
             )
-        # 3. commit, then drop the old version's chunks
+        # 3. commit
         self._docs.upsert(
-            ids=[doc.doc_id],
-            embeddings=[_DOC_VECTOR],
-            documents=[doc.text],
-            metadatas=[{**doc_meta, "content_hash": new_hash, "pending_hash": ""}],
+            ids=ids,
+            embeddings=[_DOC_VECTOR] * len(items),
+            documents=[doc.text for doc, _, _ in items],
+            metadatas=[
+                {
+                    **_clean_meta(
+                        {
+                            "title": doc.title,
+                            "source": doc.source,
+                            "url": doc.url,
+                            "published_at": doc.published_at,
+                            "path": doc.path,
+                            "chunks": len(chunks),
+                            "chars": len(doc.text),
+                        }
+                    ),
+                    "content_hash": doc.content_hash,
+                    "pending_hash": "",
+                }
+                for doc, chunks, _ in items
+            ],
         )
-        self._chunks.delete(where={"$and": [{"doc_id": doc.doc_id}, {"doc_hash": {"$ne": new_hash}}]})
+        # 4. drop the chunks of replaced versions (only documents that existed can have any)
+        for doc, _, _ in items:
+            if doc.doc_id in old_metas:
+                self._chunks.delete(where={"$and": [{"doc_id": doc.doc_id}, {"doc_hash": {"$ne": doc.content_hash}}]})
         self._touch()
 
     def remove(self, doc_id: str) -> int:

@@ -51,7 +51,11 @@ def make_corpus(folder: Path) -> None:
 
 
 def _env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("QA_")} | {"QA_HOME": str(MODELS_HOME)}
+    # Small ingest batches, so there are many commits for an interruption to land between.
+    return {k: v for k, v in os.environ.items() if not k.startswith("QA_")} | {
+        "QA_HOME": str(MODELS_HOME),
+        "QA_INGEST_BATCH_CHUNKS": "8",
+    }
 
 
 def start_ingest(folder: Path, store: Path, log: Path) -> subprocess.Popen[bytes]:
