@@ -38,6 +38,25 @@ def load_corpus(path: Path = SQUAD / "corpus.jsonl") -> list[Document]:
     return out
 
 
+def bundled_corpus() -> list[Document]:
+    """The reference article shipped in evals/corpus, cut into three documents (for --smoke: no outside data)."""
+    out = []
+    for path in sorted((ROOT / "evals" / "corpus").glob("*.txt")):
+        paras = [p for p in path.read_text().split("\n\n") if p.strip()]
+        third = max(1, len(paras) // 3)
+        for i in range(3):
+            part = paras[i * third : (i + 1) * third] if i < 2 else paras[2 * third :]
+            if part:
+                out.append(Document(doc_id=f"{path.stem}-{i}", text="\n\n".join(part)))
+    return out
+
+
+def bundled_questions(n: int) -> list[str]:
+    """The first ``n`` questions of the hand-written eval set (for --smoke)."""
+    lines = (ROOT / "evals" / "reference.jsonl").read_text().splitlines()
+    return [json.loads(line)["question"] for line in lines if line.strip()][:n]
+
+
 def load_questions(path: Path = SQUAD / "questions.jsonl") -> list[dict[str, Any]]:
     """The SQuAD dev questions (dicts with question, answers, answerable, type)."""
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -79,10 +98,10 @@ def chunk_all(docs: Sequence[Document], settings: Settings, count_tokens: Callab
 
 
 def corpus_of_size(
-    n_chunks: int, settings: Settings, count_tokens: Callable[[str], int]
+    n_chunks: int, settings: Settings, count_tokens: Callable[[str], int], base: Sequence[Document] | None = None
 ) -> list[tuple[Document, list[Chunk]]]:
     """The real corpus, then perturbed copies, whole documents at a time, until at least ``n_chunks`` chunks."""
-    base = load_corpus()
+    base = list(base) if base is not None else load_corpus()
     out: list[tuple[Document, list[Chunk]]] = []
     total = 0
     variant = 0

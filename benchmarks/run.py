@@ -27,6 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import (
     ROOT,
     Clock,
+    bundled_corpus,
+    bundled_questions,
     cached_embed,
     chunk_all,
     corpus_of_size,
@@ -59,8 +61,8 @@ def settings_for(home: Path, **retrieval: Any) -> Settings:
 
 
 def tiny_corpus() -> list[Document]:
-    """Two real articles cut to their first two paragraphs (~10 chunks)."""
-    return [d.model_copy(update={"text": "\n\n".join(d.text.split("\n\n")[:2])}) for d in load_corpus()[:2]]
+    """The bundled reference article in three parts (~30 chunks): smoke runs need no outside data."""
+    return bundled_corpus()
 
 
 # -- 1. ingest ----------------------------------------------------------------------------------
@@ -161,23 +163,27 @@ def bench_profile(smoke: bool, out: Path) -> Json:
 # -- 2. retrieval -------------------------------------------------------------------------------
 
 
-def build_store(home: Path, n_chunks: int, cache_dir: Path) -> Json:
+def build_store(home: Path, n_chunks: int, cache_dir: Path, smoke: bool = False) -> Json:
     """A store of >= n_chunks real and perturbed chunks, written with cached vectors."""
     from qa import QA
     from qa.embeddings import tokenizer_for
 
     qa = QA(settings_for(home))
     emb = qa.embedder
-    pairs = corpus_of_size(n_chunks, qa.settings, tokenizer_for(emb).count_tokens)
+    pairs = corpus_of_size(n_chunks, qa.settings, tokenizer_for(emb).count_tokens, tiny_corpus() if smoke else None)
     texts = [c.text for _, chunks in pairs for c in chunks]
     with Clock() as embed_clock:
         vecs = cached_embed(texts, emb.embed, cache_dir)
     store = qa.store(create=True)
     i = 0
     with Clock() as write_clock:
-        for doc, chunks in pairs:
-            store.put_document(doc, chunks, vecs[i : i + len(chunks)].tolist())
+        batch: list[tuple[Document, Any, Any]] = []
+        for n, (doc, chunks) in enumerate(pairs):
+            batch.append((doc, chunks, vecs[i : i + len(chunks)].tolist()))
             i += len(chunks)
+            if sum(len(c) for _, c, _ in batch) >= 256 or n == len(pairs) - 1:
+                store.put_documents(batch)  # batched as ingest does
+                batch = []
         qa.retriever.refresh_lexical()
     return {
         "chunks": len(texts),
@@ -187,11 +193,15 @@ def build_store(home: Path, n_chunks: int, cache_dir: Path) -> Json:
     }
 
 
-def retrieval_worker(home: Path, n_queries: int, seed: int) -> Json:
+def retrieval_worker(home: Path, n_queries: int, seed: int, smoke: bool = False) -> Json:
     """Runs in its own process per store size so that RSS starts clean: modes in order of growing footprint."""
     from qa import QA
 
-    questions = [q["question"] for q in sample_questions(n_queries - n_queries // 2, n_queries // 2, seed)]
+    questions = (
+        bundled_questions(n_queries)
+        if smoke
+        else [q["question"] for q in sample_questions(n_queries - n_queries // 2, n_queries // 2, seed)]
+    )
     out: Json = {"rss_start_mib": rss_mib(), "modes": {}}
     qa_any: QA | None = None
     for name, cfg in MODES.items():
@@ -215,11 +225,11 @@ def bench_retrieval(smoke: bool, cache_dir: Path) -> Json:
     for size in sizes:
         with temp_home() as home:
             log(f"retrieval: building a {size}-chunk store")
-            built = build_store(home, size, cache_dir)
+            built = build_store(home, size, cache_dir, smoke)
             store_bytes = dir_bytes(home / "store")
             log(f"retrieval: timing {n_queries} queries x {len(MODES)} modes")
             if smoke:
-                worker = retrieval_worker(home, n_queries, seed=11)
+                worker = retrieval_worker(home, n_queries, seed=11, smoke=True)
             else:
                 proc = subprocess.run(
                     [sys.executable, __file__, "--retrieval-worker", str(home), "--queries", str(n_queries)],
@@ -327,7 +337,7 @@ def bench_answering(home: Path, n: int = 5) -> Json:
 # -- 4. side by side ----------------------------------------------------------------------------
 
 
-def bench_sidebyside(home: Path, n_answerable: int, n_unanswerable: int) -> Json:
+def bench_sidebyside(home: Path, n_answerable: int, n_unanswerable: int, partial: Path) -> Json:
     from benchmarks.baselines.langchain_rag import LangChainRAG
     from qa import QA, localserver
     from qa.metrics import answer_correct
@@ -356,6 +366,7 @@ def bench_sidebyside(home: Path, n_answerable: int, n_unanswerable: int) -> Json
                 "refused": not a.answerable,
             }
         )
+        partial.write_text(json.dumps({"article-qa": rows_qa}, indent=1))  # survives a killed run
     log("side by side: article-qa done")
     rows_lc = []
     for q in questions:
@@ -376,6 +387,7 @@ def bench_sidebyside(home: Path, n_answerable: int, n_unanswerable: int) -> Json
                 "refused": b.refused,
             }
         )
+        partial.write_text(json.dumps({"article-qa": rows_qa, "langchain-rag": rows_lc}, indent=1))
     log("side by side: langchain baseline done")
     for name, rows, ingest_s, chunks in (
         ("article-qa", rows_qa, qa_ingest.s, qa.store().chunk_count()),
@@ -442,12 +454,13 @@ def main(argv: list[str] | None = None) -> int:
         "python": sys.version.split()[0],
         "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
+    n_ans, n_una = (int(x) for x in args.sbs.split(","))
     runners: dict[str, Callable[[Path], Json]] = {
         "ingest": lambda _h: bench_ingest(args.smoke),
         "profile": lambda _h: bench_profile(args.smoke, out),
         "retrieval": lambda _h: bench_retrieval(args.smoke, out / ".cache"),
         "answering": lambda h: bench_answering(h, args.answer_n),
-        "sidebyside": lambda h: bench_sidebyside(h, *map(int, args.sbs.split(","))),
+        "sidebyside": lambda h: bench_sidebyside(h, n_ans, n_una, out / "sidebyside.partial.json"),
     }
     from qa import localserver
 

@@ -1,26 +1,25 @@
-"""The benchmark harness runs end to end at tiny sizes without a model server (what CI runs)."""
+"""The benchmark harness runs end to end at tiny sizes without a model server (what CI runs).
+
+It uses only what the repository ships (the bundled article, the hand-written questions) and the models
+`make test` fetches, so it runs, and can fail, everywhere.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
-MODELS = ROOT / ".qa" / "models"
-SQUAD = Path("/work/shared/benchmarks/squad_v2_dev/corpus.jsonl")
 
 
-@pytest.mark.skipif(
-    not (MODELS / "all-MiniLM-L6-v2-int8.onnx").exists() or not SQUAD.exists(),
-    reason="needs the fetched local models (`make models`) and the SQuAD dev corpus",
-)
 def test_bench_smoke_writes_results(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "BENCH_SQUAD_DIR"} | {"BENCH_SQUAD_DIR": str(tmp_path / "none")}
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--smoke", "--out", str(tmp_path)],
+        env=env,
         cwd=ROOT,
         capture_output=True,
         text=True,
