@@ -19,8 +19,18 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, Field, ValidationError
 
-from qa.citations import expand_to_sentence, locate_quote, support, unsupported_premises, words
+from qa.chunking import split_sentences
+from qa.citations import (
+    content_words,
+    content_words_beyond,
+    expand_to_sentence,
+    locate_quote,
+    support,
+    unsupported_premises,
+    words,
+)
 from qa.errors import InputError, ModelError, ModelOutputError
+from qa.guard import split_instructions
 from qa.models import Answer, Citation, Passage, Timings, Usage
 from qa.settings import Settings
 
@@ -209,8 +219,6 @@ def verify(question: str, passages: Sequence[Passage], reply: ModelAnswer, setti
     }
     if not reply.answerable:
         return refusal(question, passages, "the model found no answer in the passages", **common)
-    if not verified:
-        return refusal(question, passages, "no citation could be verified against the passages", **common)
 
     # Evidence for a sentence: the sentences around each verified quote.
     evidence: dict[int, list[str]] = {}
@@ -226,11 +234,26 @@ def verify(question: str, passages: Sequence[Passage], reply: ModelAnswer, setti
         if not sentence or not re.search(r"\w", _MARKER.sub("", sentence)):
             continue
         all_ev = [t for texts in evidence.values() for t in texts]
-        share, missing_numbers = support(sentence, all_ev, ignore)
+        share, missing_numbers = support(sentence, all_ev, ignore) if all_ev else (0.0, [])
+        keys: list[int] = []
         if share < settings.answer.min_support or missing_numbers:
-            dropped_sentences += 1
-            continue
-        keys = [int(k) for k in _MARKER.findall(sentence) if int(k) in evidence]
+            # The model's quotes don't back this sentence (missing, altered, or from the wrong place).
+            # Look for the passage sentence that does, by the same rule; cite that instead.
+            found = locate_support(question, sentence, passages, settings.answer.min_support)
+            if found is None:
+                dropped_sentences += 1
+                continue
+            citation, text = found
+            same = next(
+                (c for c in verified if c.passage_key == citation.passage_key and c.char_start == citation.char_start),
+                None,
+            )
+            if same is None:
+                verified.append(citation)
+                evidence.setdefault(citation.key, []).append(text)
+            keys = [citation.key]
+        if not keys:
+            keys = [int(k) for k in _MARKER.findall(sentence) if int(k) in evidence]
         if not keys:
             # Point the sentence at the quote that supports it best.
             keys = [max(evidence, key=lambda k: support(sentence, evidence[k], ignore)[0])]
@@ -240,6 +263,8 @@ def verify(question: str, passages: Sequence[Passage], reply: ModelAnswer, setti
             body, tail = body[:-1], body[-1]
         kept.append(body + "".join(f" [{k}]" for k in dict.fromkeys(keys)) + tail)
         used_keys.update(keys)
+    if not verified:
+        return refusal(question, passages, "no citation could be verified against the passages", **common)
     common["dropped_sentences"] = dropped_sentences
     if not kept:
         return refusal(question, passages, "no sentence of the answer is supported by a verified quote", **common)
@@ -254,6 +279,54 @@ def verify(question: str, passages: Sequence[Passage], reply: ModelAnswer, setti
         passages=list(passages),
         **common,
     )
+
+
+def locate_support(
+    question: str, claim: str, passages: Sequence[Passage], min_support: float
+) -> tuple[Citation, str] | None:
+    """The passage sentence that backs ``claim``, as a citation, or None.
+
+    Backs means the same rule as for the model's own quotes: the span contains at least ``min_support``
+    of the claim's content words that are not in the question, and every number in the claim. The span
+    must also share a content word with the question, so a name that occurs all over the article is
+    cited where the question's subject is. A claim that only restates the question has nothing to
+    check and gets no citation, and a sentence that reads as an instruction to an assistant (an
+    injection planted in an article) is never cited. The best sentence has the most support, then the
+    most question words, then the fewest characters.
+    """
+    ignore = words(question)
+    if not content_words_beyond(claim, ignore):
+        return None
+    q_stems = {w[:5] for w in content_words(question)}
+    best: tuple[tuple[float, int, int], Passage, int, int] | None = None
+    for p in passages:
+        for s, e in split_sentences(p.text):
+            text = p.text[s:e]
+            share, missing = support(claim, [text], ignore)
+            if share < min_support or missing or split_instructions(text)[1]:
+                continue
+            overlap = len(q_stems & {w[:5] for w in content_words(text)})
+            if overlap == 0:
+                continue
+            rank = (share, overlap, -(e - s))
+            if best is None or rank > best[0]:
+                best = (rank, p, s, e)
+    if best is None:
+        return None
+    _, p, s, e = best
+    citation = Citation(
+        key=p.key,
+        passage_key=p.key,
+        doc_id=p.doc_id,
+        title=p.title,
+        chunk_id=p.chunk_id,
+        quote=p.text[s:e],
+        char_start=p.char_start + s,
+        char_end=p.char_start + e,
+        score=p.score,
+        located_by="code",
+    )
+    return citation, p.text[s:e]
 
 
 _MONTHS = "january february march april may june july august september october november december"

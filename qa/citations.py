@@ -296,6 +296,12 @@ def content_words(text: str) -> list[str]:
     return [w for w in words(re.sub(r"\[\d+\]", " ", text)) if w not in STOPWORDS]
 
 
+def content_words_beyond(text: str, ignore: Iterable[str]) -> list[str]:
+    """The content words of ``text`` whose stems are not among ``ignore``'s (e.g. the question's)."""
+    ignored = {_stem(w) for w in ignore}
+    return [w for w in content_words(text) if _stem(w) not in ignored]
+
+
 def _stem(word: str) -> str:
     # A 5-letter prefix is a crude but language-agnostic stem: deploy/deployed/deployment, Romania/Romanian.
     return word if is_number(word) else word[:5]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -99,6 +99,12 @@ class Citation(BaseModel):
     char_start: int
     char_end: int
     score: float
+    located_by: Literal["model", "code"] = Field(
+        default="model",
+        description="'model': the model's own quote, found in the passage. 'code': the model's quote was "
+        "missing, altered or didn't back the sentence, so the sentence of the passage that contains the "
+        "sentence's words was found in code.",
+    )
 
 
 class Usage(BaseModel):

@@ -78,9 +78,64 @@ def test_quote_from_the_wrong_passage_or_invented_is_dropped_and_counted() -> No
 
 
 def test_key_that_is_not_a_retrieved_passage_is_dropped() -> None:
+    # The bad citation is dropped and counted; the claim is true, so code finds the sentence that backs it.
     a = verify("How many troops?", passages(), model("About 1,700 troops [7].", [(7, "about 1,700 troops")]), S)
+    assert a.answerable and a.dropped_citations == 1 and a.answer == "About 1,700 troops [1]."
+    (c,) = a.citations
+    assert c.located_by == "code" and c.quote == P1 and c.key == 1
+
+
+def test_unverifiable_quote_and_unbacked_claim_is_a_refusal() -> None:
+    a = verify("How many troops?", passages(), model("About 9,000 troops [7].", [(7, "about 9,000 troops")]), S)
     assert not a.answerable and a.answer == REFUSAL_TEXT
     assert a.dropped_citations == 1 and "verified" in (a.refusal_reason or "")
+
+
+def test_altered_quote_is_replaced_by_the_real_sentence() -> None:
+    # Small models paraphrase while "quoting"; the citation shown must be the article's own words.
+    a = verify(
+        "Which division are the troops going to Poland from?",
+        passages(),
+        model("They are from the 82nd Airborne Division.", [(1, "1,700 soldiers of the 82nd Airborne Division")]),
+        S,
+    )
+    assert a.answerable and a.dropped_citations == 1
+    (c,) = a.citations
+    assert c.located_by == "code" and c.quote == P1 and (c.char_start, c.char_end) == (DOC_OFFSET, DOC_OFFSET + len(P1))
+    assert a.answer == "They are from the 82nd Airborne Division [1]."
+
+
+def test_right_answer_with_a_quote_from_the_wrong_sentence_cites_the_right_one() -> None:
+    a = verify(
+        "Where is the brigade combat team based?",
+        passages(),
+        model("Fort Bragg [2].", [(2, "Kremlin spokesman Dmitry Peskov told CNN")]),
+        S,
+    )
+    assert a.answerable and a.answer == "Fort Bragg [1]."
+    assert [(c.key, c.located_by) for c in a.citations] == [(1, "code")]
+
+
+def test_code_cites_the_sentence_about_the_question_not_any_mention_of_the_name() -> None:
+    text = (
+        "Biden met Austin on Monday. Biden later spoke about trade. "
+        "Biden called Article 5 a sacred obligation at the White House."
+    )
+    ps = [Passage(key=1, chunk_id="x:h:0", doc_id="x", text=text, char_start=0, char_end=len(text), score=0.6)]
+    a = verify("Who called Article 5 a sacred obligation?", ps, model("Biden.", [(1, "Biden said so")]), S)
+    assert a.answerable
+    (c,) = a.citations
+    assert c.quote == "Biden called Article 5 a sacred obligation at the White House."
+
+
+def test_an_answer_that_only_restates_the_question_gets_no_code_citation() -> None:
+    a = verify(
+        "Did the Kremlin spokesman talk to CNN?",
+        passages(),
+        model("The Kremlin spokesman talked to CNN.", [(2, "the Kremlin spokesman talked to CNN")]),
+        S,
+    )
+    assert not a.answerable and "verified" in (a.refusal_reason or "")
 
 
 def test_model_saying_unanswerable_is_a_refusal() -> None:
