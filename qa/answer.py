@@ -172,7 +172,12 @@ def precheck(question: str, passages: Sequence[Passage], settings: Settings) -> 
     best = max(p.score for p in passages)
     if best < settings.retrieval.min_score:
         return f"no passage is related to the question (best similarity {best:.2f} < {settings.retrieval.min_score})"
-    missing = unsupported_premises(question, [p.text + " " + (p.title or "") for p in passages])
+    mode = settings.answer.premise_check
+    missing = (
+        [] if mode == "off" else unsupported_premises(question, [p.text + " " + (p.title or "") for p in passages])
+    )
+    if mode == "numbers":
+        missing = [m for m in missing if m[0].isdigit()]
     if missing:
         return f"the passages never mention {', '.join(dict.fromkeys(missing))}"
     return None
@@ -213,6 +218,7 @@ def verify(question: str, passages: Sequence[Passage], reply: ModelAnswer, setti
             )
         )
     common: dict[str, Any] = {
+        "raw_citations": [{"key": mc.key, "quote": mc.quote} for mc in reply.citations],
         "dropped_citations": dropped,
         "model_answerable": reply.answerable,
         "raw_answer": reply.answer,
@@ -228,7 +234,7 @@ def verify(question: str, passages: Sequence[Passage], reply: ModelAnswer, setti
         evidence.setdefault(c.key, []).append(p.text[s:e])
     ignore = words(question)
     kept: list[str] = []
-    used_keys: set[int] = set()
+    used: list[Citation] = []
     dropped_sentences = 0
     for sentence in (m.group(0).strip() for m in _SENTENCE.finditer(reply.answer)):
         if not sentence or not re.search(r"\w", _MARKER.sub("", sentence)):
@@ -239,7 +245,10 @@ def verify(question: str, passages: Sequence[Passage], reply: ModelAnswer, setti
         if share < settings.answer.min_support or missing_numbers:
             # The model's quotes don't back this sentence (missing, altered, or from the wrong place).
             # Look for the passage sentence that does, by the same rule; cite that instead.
-            found = locate_support(question, sentence, passages, settings.answer.min_support)
+            policy = settings.answer.locate_support
+            cited_keys = {mc.key for mc in reply.citations}
+            search = [p for p in passages if policy == "all" or (policy == "cited" and p.key in cited_keys)]
+            found = locate_support(question, sentence, search, settings.answer.min_support)
             if found is None:
                 dropped_sentences += 1
                 continue
@@ -251,18 +260,19 @@ def verify(question: str, passages: Sequence[Passage], reply: ModelAnswer, setti
             if same is None:
                 verified.append(citation)
                 evidence.setdefault(citation.key, []).append(text)
+            used.append(same or citation)
             keys = [citation.key]
-        if not keys:
+        else:
             keys = [int(k) for k in _MARKER.findall(sentence) if int(k) in evidence]
-        if not keys:
-            # Point the sentence at the quote that supports it best.
-            keys = [max(evidence, key=lambda k: support(sentence, evidence[k], ignore)[0])]
+            if not keys:
+                # Point the sentence at the quote that supports it best.
+                keys = [max(evidence, key=lambda k: support(sentence, evidence[k], ignore)[0])]
+            used.extend(c for c in verified if c.key in keys and c.located_by == "model")
         body = _MARKER.sub("", sentence).strip()
         tail = ""
         if body and body[-1] in ".!?":
             body, tail = body[:-1], body[-1]
         kept.append(body + "".join(f" [{k}]" for k in dict.fromkeys(keys)) + tail)
-        used_keys.update(keys)
     if not verified:
         return refusal(question, passages, "no citation could be verified against the passages", **common)
     common["dropped_sentences"] = dropped_sentences
@@ -275,7 +285,7 @@ def verify(question: str, passages: Sequence[Passage], reply: ModelAnswer, setti
         question=question,
         answer=" ".join(kept),
         answerable=True,
-        citations=[c for c in verified if c.key in used_keys],
+        citations=[c for c in verified if any(c is u for u in used)],
         passages=list(passages),
         **common,
     )

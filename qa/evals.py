@@ -58,6 +58,10 @@ class AttemptResult(BaseModel):
     error: str | None = None
     refusal_reason: str | None = None
     raw_answer: str | None = Field(default=None, description="The model's answer before verification.")
+    raw_citations: list[dict[str, Any]] = Field(default_factory=list, description="The model's own citations.")
+    cited: list[dict[str, Any]] = Field(
+        default_factory=list, description="The citations shown: key, quote, and whether the model or code located it."
+    )
     dropped_citations: int = 0
 
 
@@ -218,6 +222,8 @@ def _attempt(case: EvalCase, ask: Callable[[str], Answer]) -> AttemptResult:
         completion_tokens=answer.usage.completion_tokens,
         refusal_reason=answer.refusal_reason,
         raw_answer=answer.raw_answer,
+        raw_citations=answer.raw_citations,
+        cited=[{"key": c.key, "quote": c.quote, "located_by": c.located_by} for c in answer.citations],
         dropped_citations=answer.dropped_citations,
     )
 

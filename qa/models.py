@@ -149,6 +149,9 @@ class Answer(BaseModel):
         default=None, description="What the model itself claimed (one signal, never trusted alone)."
     )
     raw_answer: str | None = Field(default=None, description="The model's answer text before verification.")
+    raw_citations: list[dict[str, Any]] = Field(
+        default_factory=list, description="The model's own citations ({key, quote}) before verification."
+    )
     model: str = ""
     usage: Usage = Field(default_factory=Usage)
     timings: Timings = Field(default_factory=Timings)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import threading
 import time
 from collections import Counter, deque
@@ -259,4 +260,16 @@ class Metrics:
             "Questions refused with 503 because the queue was full.",
             [("", float(gens.rejected))],
         )
+        rss = resident_bytes()
+        if rss is not None:
+            family("process_resident_memory_bytes", "gauge", "Resident memory of this worker.", [("", float(rss))])
         return "\n".join(out) + "\n"
+
+
+def resident_bytes() -> int | None:
+    """This process's resident memory now (Linux /proc), or None where that isn't available."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None

@@ -113,6 +113,17 @@ class AnswerSettings(BaseModel):
         default=0.5,
         description="Share of an answer sentence's content words that its verified quotes must contain.",
     )
+    locate_support: Literal["cited", "all", "off"] = Field(
+        default="cited",
+        description="When the model's quotes don't back an answer sentence, look in code for the sentence "
+        "that does: in the passages the model cited ('cited'), in every retrieved passage ('all'), or "
+        "not at all ('off': the sentence is dropped).",
+    )
+    premise_check: Literal["names_and_numbers", "numbers", "off"] = Field(
+        default="names_and_numbers",
+        description="Refuse before asking the model when the question names something (a number; or a "
+        "capitalised name too) that no retrieved passage mentions.",
+    )
 
 
 class Settings(BaseSettings):

@@ -77,12 +77,21 @@ def test_quote_from_the_wrong_passage_or_invented_is_dropped_and_counted() -> No
     assert [c.key for c in a.citations] == [1]
 
 
+S_ALL = Settings(answer={"locate_support": "all"})
+S_OFF = Settings(answer={"locate_support": "off"})
+
+
 def test_key_that_is_not_a_retrieved_passage_is_dropped() -> None:
-    # The bad citation is dropped and counted; the claim is true, so code finds the sentence that backs it.
-    a = verify("How many troops?", passages(), model("About 1,700 troops [7].", [(7, "about 1,700 troops")]), S)
+    reply_ = model("About 1,700 troops [7].", [(7, "about 1,700 troops")])
+    # By default code only looks inside the passages the model cited; key 7 wasn't retrieved: a refusal.
+    a = verify("How many troops?", passages(), reply_, S)
+    assert not a.answerable and a.dropped_citations == 1 and "verified" in (a.refusal_reason or "")
+    # Searching every passage, the true claim finds the sentence that backs it.
+    a = verify("How many troops?", passages(), reply_, S_ALL)
     assert a.answerable and a.dropped_citations == 1 and a.answer == "About 1,700 troops [1]."
     (c,) = a.citations
     assert c.located_by == "code" and c.quote == P1 and c.key == 1
+    assert a.raw_citations == [{"key": 7, "quote": "about 1,700 troops"}]
 
 
 def test_unverifiable_quote_and_unbacked_claim_is_a_refusal() -> None:
@@ -106,14 +115,22 @@ def test_altered_quote_is_replaced_by_the_real_sentence() -> None:
 
 
 def test_right_answer_with_a_quote_from_the_wrong_sentence_cites_the_right_one() -> None:
-    a = verify(
-        "Where is the brigade combat team based?",
-        passages(),
-        model("Fort Bragg [2].", [(2, "Kremlin spokesman Dmitry Peskov told CNN")]),
-        S,
-    )
+    two = "Peskov spoke to CNN on Tuesday. " + P1
+    ps = [Passage(key=1, chunk_id="d:h:0", doc_id="d", text=two, char_start=0, char_end=len(two), score=0.7)]
+    reply_ = model("Fort Bragg [1].", [(1, "Peskov spoke to CNN on Tuesday")])
+    a = verify("Where is the brigade combat team based?", ps, reply_, S)
     assert a.answerable and a.answer == "Fort Bragg [1]."
-    assert [(c.key, c.located_by) for c in a.citations] == [(1, "code")]
+    assert [(c.quote, c.located_by) for c in a.citations] == [(P1, "code")]
+    # With code search off, the unbacked sentence is dropped and nothing is left.
+    a = verify("Where is the brigade combat team based?", ps, reply_, S_OFF)
+    assert not a.answerable and "no sentence" in (a.refusal_reason or "")
+
+
+def test_support_in_a_passage_the_model_did_not_cite_counts_only_when_searching_all() -> None:
+    reply_ = model("Fort Bragg [2].", [(2, "Kremlin spokesman Dmitry Peskov told CNN")])
+    assert not verify("Where is the brigade combat team based?", passages(), reply_, S).answerable
+    a = verify("Where is the brigade combat team based?", passages(), reply_, S_ALL)
+    assert a.answerable and [(c.key, c.located_by) for c in a.citations] == [(1, "code")]
 
 
 def test_code_cites_the_sentence_about_the_question_not_any_mention_of_the_name() -> None:
@@ -270,6 +287,19 @@ def test_false_premise_refuses_without_calling_the_model() -> None:
     final = _run(chat, "Why are 1,700 troops going to Lithuania?")[-1]
     assert isinstance(final, Answer) and not final.answerable and "Lithuania" in (final.refusal_reason or "")
     assert chat.calls == []
+
+
+def test_premise_check_modes() -> None:
+    from qa.answer import precheck
+
+    def check(question: str, mode: str) -> str | None:
+        return precheck(question, passages(), Settings(answer={"premise_check": mode}))
+
+    assert "Lithuania" in (check("Why are 1,700 troops going to Lithuania?", "names_and_numbers") or "")
+    # numbers only: a missing name is left to the model and the quote checks; a missing number still refuses
+    assert check("Why are 1,700 troops going to Lithuania?", "numbers") is None
+    assert "2,500" in (check("Why are 2,500 troops going to Poland?", "numbers") or "")
+    assert check("Why are 2,500 troops going to Poland?", "off") is None
 
 
 def test_empty_and_huge_questions_are_input_errors() -> None:

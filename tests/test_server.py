@@ -559,6 +559,8 @@ def test_metrics_in_prometheus_text_format(client: TestClient) -> None:
     assert 0 < p50 <= p95
     assert m["qa_ingested_documents_total"] == 1
     assert m["qa_generations_in_flight"] == 0 and m["qa_generations_queued"] == 0
+    # this process's memory, for watching a worker over time (the embedder alone is ~100 MB)
+    assert 50e6 < m["process_resident_memory_bytes"] < 20e9
 
 
 def test_openapi_schema_describes_the_endpoints(client: TestClient) -> None:
