@@ -192,9 +192,16 @@ def verify(question: str, passages: Sequence[Passage], reply: ModelAnswer, setti
     by_key = {p.key: p for p in passages}
     verified: list[Citation] = []
     dropped = 0
+    repaired: set[int] = set()
     for mc in reply.citations:
         passage = by_key.get(mc.key)
         span = locate_quote(mc.quote, passage.text) if passage else None
+        if passage is not None and span is None and settings.answer.locate_support == "repair":
+            # An altered quote: if one sentence of the cited passage holds most of its words, that is the
+            # sentence the model meant; cite it, in the article's own words.
+            span = closest_sentence(mc.quote, passage.text)
+            if span is not None:
+                repaired.add(passage.char_start + span[0])
         if passage is None or span is None:
             dropped += 1
             continue
@@ -215,6 +222,7 @@ def verify(question: str, passages: Sequence[Passage], reply: ModelAnswer, setti
                 char_start=passage.char_start + start,
                 char_end=passage.char_start + end,
                 score=passage.score,
+                located_by="code" if passage.char_start + start in repaired else "model",
             )
         )
     common: dict[str, Any] = {
@@ -235,6 +243,7 @@ def verify(question: str, passages: Sequence[Passage], reply: ModelAnswer, setti
     ignore = words(question)
     kept: list[str] = []
     used: list[Citation] = []
+    searched: list[Citation] = []
     dropped_sentences = 0
     for sentence in (m.group(0).strip() for m in _SENTENCE.finditer(reply.answer)):
         if not sentence or not re.search(r"\w", _MARKER.sub("", sentence)):
@@ -244,7 +253,7 @@ def verify(question: str, passages: Sequence[Passage], reply: ModelAnswer, setti
         keys: list[int] = []
         if share < settings.answer.min_support or missing_numbers:
             # The model's quotes don't back this sentence (missing, altered, or from the wrong place).
-            # Look for the passage sentence that does, by the same rule; cite that instead.
+            # With "cited"/"all", look for the passage sentence that does, by the same rule; cite that.
             policy = settings.answer.locate_support
             cited_keys = {mc.key for mc in reply.citations}
             search = [p for p in passages if policy == "all" or (policy == "cited" and p.key in cited_keys)]
@@ -259,6 +268,7 @@ def verify(question: str, passages: Sequence[Passage], reply: ModelAnswer, setti
             )
             if same is None:
                 verified.append(citation)
+                searched.append(citation)
                 evidence.setdefault(citation.key, []).append(text)
             used.append(same or citation)
             keys = [citation.key]
@@ -267,7 +277,8 @@ def verify(question: str, passages: Sequence[Passage], reply: ModelAnswer, setti
             if not keys:
                 # Point the sentence at the quote that supports it best.
                 keys = [max(evidence, key=lambda k: support(sentence, evidence[k], ignore)[0])]
-            used.extend(c for c in verified if c.key in keys and c.located_by == "model")
+            # the model's own (or repaired) quotes under those keys; not ones found for other sentences
+            used.extend(c for c in verified if c.key in keys and not any(c is x for x in searched))
         body = _MARKER.sub("", sentence).strip()
         tail = ""
         if body and body[-1] in ".!?":
@@ -289,6 +300,22 @@ def verify(question: str, passages: Sequence[Passage], reply: ModelAnswer, setti
         passages=list(passages),
         **common,
     )
+
+
+def closest_sentence(quote: str, text: str, min_overlap: float = 0.6) -> tuple[int, int] | None:
+    """The span of the sentence of ``text`` holding the largest share (>= ``min_overlap``) of ``quote``'s
+    content words, or None. Used to repair a quote the model altered while copying."""
+    quote_stems = {w[:5] for w in content_words(quote)}
+    if len(quote_stems) < 3:
+        return None  # too little to recognise a sentence by
+    best: tuple[float, int, int] | None = None
+    for s, e in split_sentences(text):
+        if split_instructions(text[s:e])[1]:
+            continue  # a planted instruction is never a citation
+        share = len(quote_stems & {w[:5] for w in content_words(text[s:e])}) / len(quote_stems)
+        if share >= min_overlap and (best is None or share > best[0]):
+            best = (share, s, e)
+    return (best[1], best[2]) if best else None
 
 
 def locate_support(

@@ -113,11 +113,12 @@ class AnswerSettings(BaseModel):
         default=0.5,
         description="Share of an answer sentence's content words that its verified quotes must contain.",
     )
-    locate_support: Literal["cited", "all", "off"] = Field(
-        default="cited",
-        description="When the model's quotes don't back an answer sentence, look in code for the sentence "
-        "that does: in the passages the model cited ('cited'), in every retrieved passage ('all'), or "
-        "not at all ('off': the sentence is dropped).",
+    locate_support: Literal["repair", "cited", "all", "off"] = Field(
+        default="repair",
+        description="How code helps the model's citations. 'repair': a quote the model altered is replaced "
+        "by the sentence of the cited passage holding most of its words. 'cited'/'all': when the model's "
+        "quotes don't back an answer sentence, the sentence that does is looked for in the passages the "
+        "model cited / in every retrieved passage. 'off': only verbatim quotes count.",
     )
     premise_check: Literal["names_and_numbers", "numbers", "off"] = Field(
         default="names_and_numbers",
