@@ -289,14 +289,15 @@ def verify(question: str, passages: Sequence[Passage], reply: ModelAnswer, setti
     common["dropped_sentences"] = dropped_sentences
     if not kept:
         return refusal(question, passages, "no sentence of the answer is supported by a verified quote", **common)
-    mismatch = answer_type_mismatch(question, " ".join(kept))
+    shown = [c for c in verified if any(c is u for u in used)]
+    mismatch = answer_type_mismatch(question, " ".join(kept)) or yes_contradicted(question, reply.answer, shown)
     if mismatch:
         return refusal(question, passages, mismatch, **common)
     return Answer(
         question=question,
         answer=" ".join(kept),
         answerable=True,
-        citations=[c for c in verified if any(c is u for u in used)],
+        citations=shown,
         passages=list(passages),
         **common,
     )
@@ -393,6 +394,28 @@ def answer_type_mismatch(question: str, answer: str) -> str | None:
         return "the question asks for a number and the supported answer contains none"
     if re.match(r"\s*(when|what (year|day|date|time|month))\b", q) and not _TEMPORAL.search(a):
         return "the question asks when and the supported answer names no time"
+    return None
+
+
+_YES_NO_QUESTION = re.compile(
+    r"\s*(is|are|was|were|will|would|do|does|did|can|could|has|have|had|should|shall|may|might)\b", re.I
+)
+_NEGATION = re.compile(r"\b(not|no|never|neither|nor|cannot|without)\b|n't\b|n’t\b", re.I)
+
+
+def yes_contradicted(question: str, answer: str, citations: Sequence[Citation]) -> str | None:
+    """A reason when a yes/no question is answered "yes" but the quotes backing it are negated, else None.
+
+    Word-overlap support can't see polarity: "Will the troops fight in Ukraine?" → "Yes, they will fight
+    in Ukraine", quoting "These forces are not going to fight in Ukraine", shares every content word. A
+    "yes" whose own quote says "not" (while the question doesn't) is refused rather than shown.
+    """
+    if not _YES_NO_QUESTION.match(question) or _NEGATION.search(question):
+        return None
+    if not re.match(r"\s*yes\b", answer, re.I):
+        return None
+    if any(_NEGATION.search(c.quote) for c in citations) or _NEGATION.search(answer):
+        return "the answer says yes, but it or its quote is negated (word overlap can't check polarity)"
     return None
 
 

@@ -211,6 +211,27 @@ def test_marker_of_a_dropped_citation_is_removed_from_the_text() -> None:
     assert a.answer == "Dmitry Peskov [2]." and {c.key for c in a.citations} == {2}
 
 
+def test_a_yes_whose_quote_says_not_is_refused() -> None:
+    text = "Kirby said the moves were not permanent. These forces are not going to fight in Ukraine, he said."
+    ps = [Passage(key=1, chunk_id="k:h:0", doc_id="k", text=text, char_start=0, char_end=len(text), score=0.6)]
+    q = "Will these US troops fight in Ukraine?"
+    a = verify(q, ps, model("Yes, the US troops will fight in Ukraine [1].", [(1, "not going to fight in Ukraine")]), S)
+    assert not a.answerable and "negated" in (a.refusal_reason or "")
+    a = verify(
+        q, ps, model("No, they are not going to fight in Ukraine [1].", [(1, "not going to fight in Ukraine")]), S
+    )
+    assert a.answerable
+    # a contradictory "yes" that negates itself is refused too
+    q2 = "Are the deployments meant to be permanent?"
+    a = verify(q2, ps, model("Yes, the moves are not permanent [1].", [(1, "the moves were not permanent")]), S)
+    assert not a.answerable
+    # a plain, backed yes stays
+    t2 = "The troops will arrive in Poland this week."
+    p2 = [Passage(key=1, chunk_id="p:h:0", doc_id="p", text=t2, char_start=0, char_end=len(t2), score=0.6)]
+    a = verify("Will the troops arrive in Poland?", p2, model("Yes, this week [1].", [(1, t2)]), S)
+    assert a.answerable
+
+
 def test_answer_type_checks() -> None:
     assert answer_type_mismatch("How many troops?", "The 82nd Airborne.") is not None
     assert answer_type_mismatch("How many troops?", "About 1,700 [1].") is None
