@@ -338,69 +338,101 @@ def bench_answering(home: Path, n: int = 5) -> Json:
 
 
 def bench_sidebyside(home: Path, n_answerable: int, n_unanswerable: int, partial: Path) -> Json:
-    from benchmarks.baselines.langchain_rag import LangChainRAG
+    """The same SQuAD dev sample answered by article-qa and by textbook LangChain and LlamaIndex pipelines."""
+    from benchmarks.baselines.langchain_rag import BaselineAnswer, LangChainRAG
     from qa import QA, localserver
     from qa.metrics import answer_correct
 
     questions = sample_questions(n_answerable, n_unanswerable, seed=7)
     docs = load_corpus()
-    # Same QA home (models, model server) as the answering stage, its own store.
+    # Same QA home (models, model server) as the answering stage, its own stores.
     settings = Settings(home=home, store=home / "sbs-store")
     qa = QA(settings)
-    with Clock() as qa_ingest:
-        qa.ingest_documents(docs)
-    base = LangChainRAG(qa.embedder, home / "langchain-chroma", base_url=localserver.ensure_running(settings).base_url)
-    with Clock() as lc_ingest:
-        lc_chunks = base.ingest(docs)
+    base_url = localserver.ensure_running(settings).base_url
+
+    def qa_ask(question: str) -> BaselineAnswer:
+        a = qa.ask(question)
+        return BaselineAnswer(
+            answer=a.answer,
+            refused=not a.answerable,
+            retrieve_s=a.timings.retrieve_s,
+            first_token_s=a.timings.first_token_s,
+            total_s=a.timings.total_s,
+            prompt_tokens=a.usage.prompt_tokens,
+            completion_tokens=a.usage.completion_tokens,
+        )
+
+    def qa_ingest(d: list[Document]) -> int:
+        qa.ingest_documents(d)
+        return qa.store().chunk_count()
+
+    systems_in: list[tuple[str, Callable[[list[Document]], int], Callable[[str], BaselineAnswer]]] = [
+        ("article-qa", qa_ingest, qa_ask)
+    ]
+    lc = LangChainRAG(qa.embedder, home / "langchain-chroma", base_url=base_url)
+    systems_in.append(("langchain-rag", lc.ingest, lc.ask))
+    llamaindex_note = "measured"
+    try:
+        from benchmarks.baselines.llamaindex_rag import LlamaIndexRAG
+
+        li = LlamaIndexRAG(qa.embedder, home / "llamaindex-chroma", base_url=base_url)
+        systems_in.append(("llamaindex-rag", li.ingest, li.ask))
+    except ImportError as exc:
+        llamaindex_note = f"not installed ({exc}); `pip install -e '.[bench]'`"
+        log(f"side by side: LlamaIndex skipped: {exc}")
+
+    all_rows: Json = {}
     systems: Json = {}
-    # One system after the other (not interleaved) so that neither wipes the other's KV cache.
-    rows_qa = []
-    for q in questions:
-        a = qa.ask(q["question"])
-        rows_qa.append(
-            {
-                "id": q["id"],
-                "answerable_gold": q["answerable"],
-                **_answer_row(a),
-                "correct": bool(q["answerable"] and a.answerable and answer_correct(a.answer, q["answers"], q["type"])),
-                "refused": not a.answerable,
-            }
-        )
-        partial.write_text(json.dumps({"article-qa": rows_qa}, indent=1))  # survives a killed run
-    log("side by side: article-qa done")
-    rows_lc = []
-    for q in questions:
-        b = base.ask(q["question"])
-        rows_lc.append(
-            {
-                "id": q["id"],
-                "answerable_gold": q["answerable"],
-                "answer": b.answer,
-                "retrieve_s": round(b.retrieve_s, 3),
-                "ttft_s": round(b.first_token_s, 3) if b.first_token_s is not None else None,
-                "total_s": round(b.total_s, 3),
-                "prompt_tokens": b.prompt_tokens,
-                "completion_tokens": b.completion_tokens,
-                "correct": bool(
-                    q["answerable"] and not b.refused and answer_correct(b.answer, q["answers"], q["type"])
-                ),
-                "refused": b.refused,
-            }
-        )
-        partial.write_text(json.dumps({"article-qa": rows_qa, "langchain-rag": rows_lc}, indent=1))
-    log("side by side: langchain baseline done")
-    for name, rows, ingest_s, chunks in (
-        ("article-qa", rows_qa, qa_ingest.s, qa.store().chunk_count()),
-        ("langchain-rag", rows_lc, lc_ingest.s, lc_chunks),
-    ):
+    # One system after the other (not interleaved) so that none wipes another's KV cache.
+    errors: list[str] = []
+    for name, ingest, ask in systems_in:
+        try:
+            with Clock() as ingest_clock:
+                chunks = ingest(docs)
+        except Exception as exc:  # a baseline that breaks is reported, not allowed to sink the others
+            errors.append(f"{name} ingest: {type(exc).__name__}: {exc}")
+            log(f"side by side: {name} ingest failed: {exc}")
+            continue
+        rows = []
+        for q in questions:
+            try:
+                b = ask(q["question"])
+            except Exception as exc:
+                errors.append(f"{name} {q['id']}: {type(exc).__name__}: {exc}")
+                log(f"side by side: {name} {q['id']} failed: {exc}")
+                continue
+            rows.append(
+                {
+                    "id": q["id"],
+                    "answerable_gold": q["answerable"],
+                    "answer": b.answer,
+                    "retrieve_s": round(b.retrieve_s, 3),
+                    "ttft_s": round(b.first_token_s, 3) if b.first_token_s is not None else None,
+                    "total_s": round(b.total_s, 3),
+                    "prompt_tokens": b.prompt_tokens,
+                    "completion_tokens": b.completion_tokens,
+                    "correct": bool(
+                        q["answerable"] and not b.refused and answer_correct(b.answer, q["answers"], q["type"])
+                    ),
+                    "refused": b.refused,
+                }
+            )
+            all_rows[name] = rows
+            partial.write_text(json.dumps(all_rows, indent=1))  # survives a killed run
+        log(f"side by side: {name} done")
+        if not rows:
+            continue
         ans = [r for r in rows if r["answerable_gold"]]
         una = [r for r in rows if not r["answerable_gold"]]
         called = [r["prompt_tokens"] for r in rows if r["prompt_tokens"]]
         systems[name] = {
-            "ingest_s": round(ingest_s, 2),
+            "ingest_s": round(ingest_clock.s, 2),
             "chunks": chunks,
             "query_p50_s": round(statistics.median(r["total_s"] for r in rows), 2),
             "query_mean_s": round(statistics.fmean(r["total_s"] for r in rows), 2),
+            "ttft_p50_s": round(statistics.median(r["ttft_s"] for r in rows if r["ttft_s"] is not None), 2)
+            if any(r["ttft_s"] is not None for r in rows)
+            else None,
             "prompt_tokens_mean": round(statistics.fmean(called), 1) if called else 0,
             "model_calls": len(called),
             "accuracy_answerable": f"{sum(r['correct'] for r in ans)}/{len(ans)}",
@@ -408,19 +440,26 @@ def bench_sidebyside(home: Path, n_answerable: int, n_unanswerable: int, partial
             "refusal_unanswerable": f"{sum(r['refused'] for r in una)}/{len(una)}",
             "rows": rows,
         }
-    qa_sys, lc_sys = systems["article-qa"], systems["langchain-rag"]
+    ours = systems.get("article-qa", {})
+    ratios = (
+        {}
+        if not ours
+        else {
+            other: {
+                key: round(ours[key] / systems[other][key], 2) if systems[other][key] else None
+                for key in ("ingest_s", "query_p50_s", "prompt_tokens_mean")
+            }
+            for other in systems
+            if other != "article-qa"
+        }
+    )
     return {
         "questions": len(questions),
         "seed": 7,
         "systems": systems,
-        "ratios_article_qa_to_langchain": {
-            "ingest_s": round(qa_sys["ingest_s"] / lc_sys["ingest_s"], 2),
-            "query_p50_s": round(qa_sys["query_p50_s"] / lc_sys["query_p50_s"], 2),
-            "prompt_tokens_mean": round(qa_sys["prompt_tokens_mean"] / lc_sys["prompt_tokens_mean"], 2)
-            if lc_sys["prompt_tokens_mean"]
-            else None,
-        },
-        "llamaindex": "not attempted (time box; see BENCHMARKS.md)",
+        "ratios_article_qa_to": ratios,
+        "llamaindex": llamaindex_note,
+        "errors": errors,
     }
 
 

@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import date
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -33,7 +34,7 @@ from starlette.types import Scope
 from qa.answer import MAX_QUESTION_CHARS
 from qa.api import QA
 from qa.errors import DocumentNotFoundError, InputError, QAError
-from qa.models import Answer, DocumentInfo, IngestReport
+from qa.models import Answer, DocumentInfo, Filters, IngestReport
 from qa.server_runtime import PING, Generations, Job, Metrics
 from qa.server_security import (
     ErrorBody,
@@ -63,6 +64,10 @@ class AskRequest(BaseModel):
     doc_ids: list[DocId] | None = Field(
         default=None, max_length=200, description="Only search these documents (unknown ids: 404)."
     )
+    source: str | None = Field(default=None, max_length=500, description="Only documents from exactly this source.")
+    title: str | None = Field(default=None, max_length=500, description="Only documents with exactly this title.")
+    published_after: date | None = Field(default=None, description="Only documents published on or after (ISO).")
+    published_before: date | None = Field(default=None, description="Only documents published on or before (ISO).")
     history: list[HistoryTurn] = Field(
         default_factory=list,
         max_length=40,
@@ -195,7 +200,13 @@ def create_app(qa: QA, settings: Settings, serve: ServeSettings | None = None) -
     async def ask(body: AskRequest, request: Request) -> Response:
         deadline = time.monotonic() + serve.ask_timeout_s
         job = Job(loop=asyncio.get_running_loop(), deadline=deadline, timeout_s=serve.ask_timeout_s)
-        gens.submit(job, lambda: service.answer_items(body.question, body.k, body.doc_ids, body.history))
+        filters = Filters(
+            source=body.source,
+            title=body.title,
+            published_after=body.published_after.isoformat() if body.published_after else None,
+            published_before=body.published_before.isoformat() if body.published_before else None,
+        )
+        gens.submit(job, lambda: service.answer_items(body.question, body.k, body.doc_ids, body.history, filters))
         if "text/event-stream" in request.headers.get("accept", ""):
             return await _stream(job)
         try:

@@ -27,7 +27,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from qa.api import QA
 from qa.documents import unique_documents
 from qa.errors import DocumentNotFoundError, InputError, QAError
-from qa.models import Answer, Document, DocumentInfo, IngestFailure, IngestReport
+from qa.models import Answer, Document, DocumentInfo, Filters, IngestFailure, IngestReport
 from qa.settings import Settings
 
 if TYPE_CHECKING:
@@ -177,14 +177,24 @@ class Service:
     # -- questions ------------------------------------------------------------------------------------
 
     def answer_items(
-        self, question: str, k: int | None, doc_ids: list[str] | None, history: Sequence[HistoryTurn]
+        self,
+        question: str,
+        k: int | None,
+        doc_ids: list[str] | None,
+        history: Sequence[HistoryTurn],
+        filters: Filters | None = None,
     ) -> Iterator[str | Answer]:
         """qa.stream for the (rewritten, when it is a follow-up) question; runs in a generation worker."""
         if doc_ids:
             self._check_known(doc_ids)
         if history:
             question = self._standalone(question, history)
-        return self.qa.stream(question, k=k, doc_ids=list(doc_ids) if doc_ids else None)
+        return self.qa.stream(
+            question,
+            k=k,
+            doc_ids=list(doc_ids) if doc_ids else None,
+            filters=filters if filters and not filters.is_empty() else None,
+        )
 
     def _check_known(self, doc_ids: Sequence[str]) -> None:
         """Raise DocumentNotFoundError naming the ids that are not in the store (an empty store is left to ask)."""

@@ -237,6 +237,27 @@ def test_doc_ids_limit_the_search_and_unknown_ones_are_404(client: TestClient) -
     assert_error(client.post("/ask", json={"question": QUESTION, "doc_ids": [""]}), 422, "bad_input")
 
 
+def test_source_title_and_date_filters_limit_the_search(client: TestClient) -> None:
+    wire = {
+        "id": "wire-1",
+        "title": "Wire copy",
+        "source": "Wire",
+        "published_at": "2021-05-01",
+        "text": "Wire copy: about 1,700 troops are going to Poland, the agency reported in May.",
+    }
+    assert client.post("/documents", json={"articles": [wire]}).status_code == 200
+    for body, expected in [
+        ({"source": "Wire"}, {"wire-1"}),
+        ({"title": "Wire copy"}, {"wire-1"}),
+        ({"published_before": "2021-12-31"}, {"wire-1"}),
+        ({"published_after": "2022-01-01"}, set()),
+    ]:
+        resp = client.post("/ask", json={"question": QUESTION, **body})
+        assert resp.status_code == 200, resp.text
+        assert {p["doc_id"] for p in resp.json()["passages"]} == expected, body
+    assert_error(client.post("/ask", json={"question": QUESTION, "published_after": "May"}), 422, "bad_input")
+
+
 def test_no_documents_is_409(tmp_path: Path) -> None:
     with make_client(tmp_path, ingest=False) as c:
         assert_error(c.post("/ask", json={"question": QUESTION}), 409, "no_documents")
