@@ -43,5 +43,11 @@ clean:
 # Benchmarks (ingest, retrieval, answering, LangChain baseline, profile): writes benchmarks/results/ and
 # BENCHMARKS.md. Slow (~30 min on 2 cores, uses the local model); `--smoke` is the seconds-long CI variant.
 bench: models
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
 	$(BIN)/python benchmarks/run.py
-.PHONY: bench
+.PHONY: bench load
+
+# The HTTP service under load: 50 clients ask for two minutes while another ingests (stub model on
+# loopback, so the service is what's measured). Writes benchmarks/results/load.json.
+load: models
+	LOADTEST_SECONDS=120 LOADTEST_OUT=benchmarks/results/load.json $(BIN)/pytest -q -s tests/test_server_load.py
