@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -129,6 +130,20 @@ class QA:
         committed = store.committed_hashes()
         docs = unique_documents(docs, report.failed)
         batch: list[tuple[Document, list[Chunk]]] = []
+        # Store writes run on one background thread, overlapped with embedding the next batch; at most
+        # one write is in flight, and its errors surface at the next flush or at the end.
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-store-writer")
+        in_flight: list[Future[None]] = []
+
+        def write(items: list[tuple[Document, list[Chunk], list[list[float]]]]) -> None:
+            store.put_documents(items)
+            for doc, chunks, _ in items:
+                (report.updated if doc.doc_id in committed else report.added).append(doc.doc_id)
+                report.chunks += len(chunks)
+
+        def wait_for_writes() -> None:
+            while in_flight:
+                in_flight.pop(0).result()
 
         def flush() -> None:
             # One embedder call and one batched store write for many small documents.
@@ -139,36 +154,39 @@ class QA:
             for doc, chunks in batch:
                 items.append((doc, chunks, vectors[at : at + len(chunks)]))
                 at += len(chunks)
-            store.put_documents(items)
-            for doc, chunks in batch:
-                (report.updated if doc.doc_id in committed else report.added).append(doc.doc_id)
-                report.chunks += len(chunks)
             batch.clear()
+            wait_for_writes()
+            in_flight.append(writer.submit(write, items))
 
-        for i, doc in enumerate(docs):
-            if progress:
-                progress(i, len(docs), doc.doc_id)
-            h = doc.content_hash
-            if committed.get(doc.doc_id) == h:
-                report.skipped.append(doc.doc_id)
-                continue
-            chunks = chunk_document(
-                doc,
-                max_tokens=self.settings.chunking.max_tokens,
-                overlap_tokens=self.settings.chunking.overlap_tokens,
-                count_tokens=counter.count_tokens,
-            )
-            if not chunks:
-                report.failed.append(
-                    IngestFailure(path=doc.path or doc.doc_id, reason="no article text left after cleaning")
+        try:
+            for i, doc in enumerate(docs):
+                if progress:
+                    progress(i, len(docs), doc.doc_id)
+                h = doc.content_hash
+                if committed.get(doc.doc_id) == h:
+                    report.skipped.append(doc.doc_id)
+                    continue
+                chunks = chunk_document(
+                    doc,
+                    max_tokens=self.settings.chunking.max_tokens,
+                    overlap_tokens=self.settings.chunking.overlap_tokens,
+                    count_tokens=counter.count_tokens,
                 )
-                continue
-            batch.append((doc, chunks))
-            # one store transaction per batch, not per document: thousands of short files were write-bound
-            if sum(len(c) for _, c in batch) >= self.settings.ingest.batch_chunks:
+                if not chunks:
+                    report.failed.append(
+                        IngestFailure(path=doc.path or doc.doc_id, reason="no article text left after cleaning")
+                    )
+                    continue
+                batch.append((doc, chunks))
+                # one store transaction per batch, not per document: thousands of short files were write-bound
+                if sum(len(c) for _, c in batch) >= self.settings.ingest.batch_chunks:
+                    flush()
+            if batch:
                 flush()
-        if batch:
-            flush()
+            wait_for_writes()
+        finally:
+            # On an interrupt, let the write in flight finish (each document stays all-or-nothing anyway).
+            writer.shutdown(wait=True)
         if progress:
             progress(len(docs), len(docs), "")
         self.retriever.refresh_lexical()

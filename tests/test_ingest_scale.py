@@ -113,3 +113,37 @@ def test_a_folder_of_thousands_of_files(
 
     again = qa.ingest([folder])
     assert again.added == [] and len(again.skipped) == n_files and again.chunks == 0
+
+
+def test_a_failing_background_store_write_is_raised_not_lost(
+    tmp_path: Path, settings: Settings, embedder: HashEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qa.errors import StoreError
+    from qa.store import Store
+
+    folder = tmp_path / "few"
+    folder.mkdir()
+    for i in range(5):
+        (folder / f"s{i}.txt").write_text(f"Story {i}. The council approved {i} new bus routes on Monday.")
+    calls = {"n": 0}
+    real = Store.put_documents
+
+    def flaky(self: Store, items: list) -> None:  # type: ignore[type-arg]
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise StoreError("disk full", hint="free some space")
+        real(self, items)
+
+    monkeypatch.setattr(Store, "put_documents", flaky)
+    qa = QA(
+        settings.model_copy(update={"ingest": settings.ingest.model_copy(update={"batch_chunks": 2})}),
+        embedder=embedder,
+    )
+    with pytest.raises(StoreError, match="disk full"):
+        qa.ingest([folder])
+    # what was written before the failure is committed and consistent; a rerun completes the rest
+    monkeypatch.setattr(Store, "put_documents", real)
+    done = {d.doc_id for d in QA(settings, embedder=embedder).documents()}
+    assert done and done < {f"s{i}" for i in range(5)}
+    again = QA(settings, embedder=embedder).ingest([folder])
+    assert sorted(again.added) == sorted({f"s{i}" for i in range(5)} - done) and not again.failed
