@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -211,20 +211,7 @@ def verify(question: str, passages: Sequence[Passage], reply: ModelAnswer, setti
             start, end = expand_to_sentence(passage.text, start, end)
         if any(c.passage_key == passage.key and c.char_start == passage.char_start + start for c in verified):
             continue
-        verified.append(
-            Citation(
-                key=passage.key,
-                passage_key=passage.key,
-                doc_id=passage.doc_id,
-                title=passage.title,
-                chunk_id=passage.chunk_id,
-                quote=passage.text[start:end],
-                char_start=passage.char_start + start,
-                char_end=passage.char_start + end,
-                score=passage.score,
-                located_by="code" if passage.char_start + start in repaired else "model",
-            )
-        )
+        verified.append(cite(passage, start, end, "code" if passage.char_start + start in repaired else "model"))
     common: dict[str, Any] = {
         "raw_citations": [{"key": mc.key, "quote": mc.quote} for mc in reply.citations],
         "dropped_citations": dropped,
@@ -303,6 +290,22 @@ def verify(question: str, passages: Sequence[Passage], reply: ModelAnswer, setti
     )
 
 
+def cite(passage: Passage, start: int, end: int, located_by: Literal["model", "code"]) -> Citation:
+    """The citation of ``passage.text[start:end]``, with offsets into the whole document."""
+    return Citation(
+        key=passage.key,
+        passage_key=passage.key,
+        doc_id=passage.doc_id,
+        title=passage.title,
+        chunk_id=passage.chunk_id,
+        quote=passage.text[start:end],
+        char_start=passage.char_start + start,
+        char_end=passage.char_start + end,
+        score=passage.score,
+        located_by=located_by,
+    )
+
+
 def closest_sentence(quote: str, text: str, min_overlap: float = 0.6) -> tuple[int, int] | None:
     """The span of the sentence of ``text`` holding the largest share (>= ``min_overlap``) of ``quote``'s
     content words, or None. Used to repair a quote the model altered while copying."""
@@ -352,18 +355,7 @@ def locate_support(
     if best is None:
         return None
     _, p, s, e = best
-    citation = Citation(
-        key=p.key,
-        passage_key=p.key,
-        doc_id=p.doc_id,
-        title=p.title,
-        chunk_id=p.chunk_id,
-        quote=p.text[s:e],
-        char_start=p.char_start + s,
-        char_end=p.char_start + e,
-        score=p.score,
-        located_by="code",
-    )
+    citation = cite(p, s, e, "code")
     return citation, p.text[s:e]
 
 
