@@ -25,9 +25,10 @@ import pytest
 from tests.conftest import MODELS_HOME, ROOT
 
 pytestmark = pytest.mark.integration
-N_ARTICLES = 200
-# The store folder passes this size roughly a third of the way through the 200 articles; killing there
-# lands midway whatever the machine's speed (a plain timer would not).
+N_ARTICLES = 600
+# Batched ingest writes 200 short articles in ~3 s, so a signal sent at the size trigger could arrive
+# after the end; with 600 the store folder passes this size well before the end, and killing there lands
+# midway whatever the machine's speed (a plain timer would not).
 KILL_AT_BYTES = 1_200_000
 KILL_AT_LATEST_S = 10.0
 
@@ -82,7 +83,7 @@ def check_store(store: str, folder: str) -> dict[str, Any]:
     from qa.embeddings import tokenizer_for
     from qa.settings import Settings
 
-    # Reranking changes the order of passages, not which are visible: off, so 200+ lookups stay fast.
+    # Reranking changes the order of passages, not which are visible: off, so 600+ lookups stay fast.
     qa = QA(Settings(home=MODELS_HOME, store=Path(store), retrieval={"rerank": False}))
     st = qa.store()
     docs = qa.documents()
