@@ -15,6 +15,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from rich.console import Console
 
 from qa.answer import REFUSAL_TEXT
+from qa.answer import cite as answer_cite
 from qa.chat import ChatSession, clean_rewrite, is_followup
 from qa.errors import ModelUnavailableError
 from qa.models import Answer, Citation, DocumentInfo, Filters, Passage
@@ -49,17 +50,7 @@ PASSAGES = [passage(1, POLAND, 4439), passage(2, RUSSIA, 1785, 0.3), passage(3, 
 
 def cite(p: Passage, quote: str) -> Citation:
     offset = p.text.index(quote)
-    return Citation(
-        key=p.key,
-        passage_key=p.key,
-        doc_id=p.doc_id,
-        title=p.title,
-        chunk_id=p.chunk_id,
-        quote=quote,
-        char_start=p.char_start + offset,
-        char_end=p.char_start + offset + len(quote),
-        score=p.score,
-    )
+    return answer_cite(p, offset, offset + len(quote), "model")
 
 
 def answer(question: str, text: str, *quotes: tuple[int, str]) -> Answer:
