@@ -228,6 +228,10 @@ def verify(question: str, passages: Sequence[Passage], reply: ModelAnswer, setti
         s, e = expand_to_sentence(p.text, c.char_start - p.char_start, c.char_end - p.char_start)
         evidence.setdefault(c.key, []).append(p.text[s:e])
     ignore = words(question)
+    # Where code may look for a backing sentence the model didn't quote (none for "repair"/"off").
+    policy = settings.answer.locate_support
+    cited_keys = {mc.key for mc in reply.citations}
+    search = [p for p in passages if policy == "all" or (policy == "cited" and p.key in cited_keys)]
     kept: list[str] = []
     used: list[Citation] = []
     searched: list[Citation] = []
@@ -241,9 +245,6 @@ def verify(question: str, passages: Sequence[Passage], reply: ModelAnswer, setti
         if share < settings.answer.min_support or missing_numbers:
             # The model's quotes don't back this sentence (missing, altered, or from the wrong place).
             # With "cited"/"all", look for the passage sentence that does, by the same rule; cite that.
-            policy = settings.answer.locate_support
-            cited_keys = {mc.key for mc in reply.citations}
-            search = [p for p in passages if policy == "all" or (policy == "cited" and p.key in cited_keys)]
             found = locate_support(question, sentence, search, settings.answer.min_support)
             if found is None:
                 dropped_sentences += 1
