@@ -60,9 +60,17 @@ def normalize_with_map(text: str) -> tuple[str, list[int]]:
     return "".join(out), index
 
 
+_TRANSLATE = str.maketrans(_CHAR_MAP)
+_SPACES = re.compile(r"\s+")
+
+
 def normalize(text: str) -> str:
-    """The matching form of ``text`` (see normalize_with_map)."""
-    return normalize_with_map(text)[0]
+    """The matching form of ``text``: the same string as ``normalize_with_map(text)[0]``, without the map.
+
+    The hot path of lexical indexing and quote checks, so it is built from whole-string operations
+    rather than a character loop (about 10x faster).
+    """
+    return _SPACES.sub(" ", text.translate(_TRANSLATE)).strip().casefold()
 
 
 _ELLIPSIS = re.compile(r"\s*(?:\.\.\.|…)\s*")

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from qa.citations import (
     canonical_number,
     expand_to_sentence,
@@ -23,6 +26,21 @@ def test_normalize_maps_back_to_original_offsets() -> None:
     assert norm == "a 'quoted' text - here"
     assert len(norm) == len(index)
     assert text[index[norm.index("quoted")]] == "Q"
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.text(
+        alphabet=st.one_of(
+            st.characters(),
+            st.sampled_from(list(" \t\n\r\x0b\x0c\x1c\x1f\x85\u00a0\u2028\u3000ßİﬁΣς“”‘’—–\"'")),
+        ),
+        max_size=60,
+    )
+)
+def test_fast_normalize_equals_the_mapped_form(text: str) -> None:
+    # normalize() skips the offset map for speed; quotes found with the map must match what it says.
+    assert normalize(text) == normalize_with_map(text)[0]
 
 
 def test_quote_with_straight_quotes_and_other_case_is_found() -> None:
