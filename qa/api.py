@@ -118,6 +118,7 @@ class QA:
         from qa.chunking import chunk_document
         from qa.documents import unique_documents
         from qa.embeddings import tokenizer_for
+        from qa.lexical import joined_tokens
 
         t0 = time.perf_counter()
         if rebuild:
@@ -134,12 +135,16 @@ class QA:
         # one write is in flight, and its errors surface at the next flush or at the end.
         writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-store-writer")
         in_flight: list[Future[None]] = []
+        lexical: dict[str, str] = {}  # text → BM25 tokens, worked out on the writer thread meanwhile
 
         def write(items: list[tuple[Document, list[Chunk], list[list[float]]]]) -> None:
             store.put_documents(items)
             for doc, chunks, _ in items:
                 (report.updated if doc.doc_id in committed else report.added).append(doc.doc_id)
                 report.chunks += len(chunks)
+            for _, chunks, _ in items:
+                for c in chunks:
+                    lexical[c.text] = joined_tokens(c.text)
 
         def wait_for_writes() -> None:
             while in_flight:
@@ -189,7 +194,7 @@ class QA:
             writer.shutdown(wait=True)
         if progress:
             progress(len(docs), len(docs), "")
-        self.retriever.refresh_lexical()
+        self.retriever.refresh_lexical(known=lexical)
         report.seconds = round(time.perf_counter() - t0, 3)
         return report
 

@@ -33,6 +33,11 @@ def lexical_tokens(text: str) -> list[str]:
     return out
 
 
+def joined_tokens(text: str) -> str:
+    """``lexical_tokens(text)`` as one space-joined string: compact to keep and to save."""
+    return " ".join(lexical_tokens(text))
+
+
 class LexicalIndex:
     """BM25 over chunk texts; ``search`` returns (chunk_id, score) best first."""
 
@@ -42,21 +47,32 @@ class LexicalIndex:
         self.ids: list[str] = []
         self.texts: list[str] = []
         self.metas: list[dict[str, Any]] = []
+        self.tokens: list[str] = []  # lexical_tokens of each text, space-joined (tokens hold no spaces)
         self._bm25: Any = None
 
-    def build(self, records: Sequence[Record], stamp: str) -> None:
-        """Index ``records`` and remember which store state they came from."""
+    def known_tokens(self) -> dict[str, str]:
+        """text → its joined tokens, for reuse by the next build."""
+        return dict(zip(self.texts, self.tokens, strict=False))
+
+    def build(self, records: Sequence[Record], stamp: str, known: Mapping[str, str] | None = None) -> None:
+        """Index ``records`` and remember which store state they came from.
+
+        ``known`` holds already-computed tokens by text (the previous index's, or those ingest worked
+        out while the embedder ran), so a rebuild after adding a few documents tokenizes only those.
+        """
         import bm25s
 
+        known = known or {}
         self.ids = [r[0] for r in records]
         self.texts = [r[1] for r in records]
         self.metas = [r[2] for r in records]
+        self.tokens = [known[t] if t in known else joined_tokens(t) for t in self.texts]
         self.stamp = stamp
         self._bm25 = None
         if records:
             bm25 = bm25s.BM25()
             # bm25s needs a non-empty vocabulary per document; "_" never matches a query token.
-            bm25.index([lexical_tokens(t) or ["_"] for t in self.texts], show_progress=False)
+            bm25.index([t.split() or ["_"] for t in self.tokens], show_progress=False)
             self._bm25 = bm25
 
     def save(self) -> None:
@@ -74,7 +90,15 @@ class LexicalIndex:
             if self._bm25 is not None:
                 self._bm25.save(str(tmp / "bm25"), show_progress=False)
             (tmp / "records.json").write_text(
-                json.dumps({"stamp": self.stamp, "ids": self.ids, "texts": self.texts, "metas": self.metas})
+                json.dumps(
+                    {
+                        "stamp": self.stamp,
+                        "ids": self.ids,
+                        "texts": self.texts,
+                        "metas": self.metas,
+                        "tokens": self.tokens,
+                    }
+                )
             )
             old = self.path.with_name(f"{self.path.name}.old-{tag}")
             if self.path.exists():
@@ -100,6 +124,7 @@ class LexicalIndex:
         except (OSError, ValueError, KeyError):
             return False
         self.stamp, self.ids, self.texts, self.metas = data["stamp"], data["ids"], data["texts"], data["metas"]
+        self.tokens = data.get("tokens") or []  # indexes saved before tokens were kept have none
         self._bm25 = bm25
         return True
 

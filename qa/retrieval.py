@@ -74,9 +74,11 @@ class Retriever:
         self._reranker: CrossEncoder | None = None
         self._lock = threading.Lock()
 
-    def refresh_lexical(self, force: bool = False) -> LexicalIndex:
+    def refresh_lexical(self, force: bool = False, known: Mapping[str, str] | None = None) -> LexicalIndex:
         """Make the lexical index match the store, rebuilding it when the store changed; returns it.
 
+        A rebuild reuses the tokens of chunks the previous index (in memory or saved) already had, plus
+        ``known`` (text → joined tokens, from ingest); ``force`` rebuilds everything from the texts.
         Thread-safe: a rebuilt index replaces the old one in one assignment, so a concurrent search
         sees either the old or the new index, never a half-built one.
         """
@@ -85,12 +87,17 @@ class Retriever:
             if not force and self.lexical.stamp == stamp:
                 return self.lexical
             fresh = LexicalIndex(self.lexical.path)
+            previous = self.lexical
             if not force and not self._loaded:
                 self._loaded = True
-                if fresh.load() and fresh.stamp == stamp:
-                    self.lexical = fresh
-                    return fresh
-            fresh.build(self.store.committed_records(), stamp)
+                if fresh.load():
+                    if fresh.stamp == stamp:
+                        self.lexical = fresh
+                        return fresh
+                    previous = fresh  # stale, but its tokens are still good for the chunks it has
+                    fresh = LexicalIndex(self.lexical.path)
+            reuse = {} if force else {**previous.known_tokens(), **(known or {})}
+            fresh.build(self.store.committed_records(), stamp, reuse)
             fresh.save()
             self.lexical = fresh
             return fresh

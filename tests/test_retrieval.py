@@ -9,8 +9,9 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+import qa.lexical
 from qa import QA, Document
-from qa.lexical import LexicalIndex, lexical_tokens, near_duplicate, rrf, shingles
+from qa.lexical import LexicalIndex, joined_tokens, lexical_tokens, near_duplicate, rrf, shingles
 from qa.models import Filters
 from qa.retrieval import chroma_where, matches
 from qa.settings import Settings
@@ -111,6 +112,8 @@ def test_lexical_index_stays_in_step_with_the_store(
         committed = {cid for cid, _, _ in qa.store().committed_records()}
         assert set(lexical.ids) == committed
         assert {m["doc_id"] for m in lexical.metas} == set(expected)
+        # Tokens reused from earlier builds are exactly what tokenizing the text now gives.
+        assert lexical.tokens == [joined_tokens(t) for t in lexical.texts]
         # A fresh process (new QA on the same folder) sees the saved index, and it matches too.
         again = QA(qa.settings, embedder=HashEmbedder())
         again.retriever.refresh_lexical()
@@ -118,6 +121,32 @@ def test_lexical_index_stays_in_step_with_the_store(
         for doc_id, text in expected.items():
             hits = qa.retrieve(text, k=3)
             assert any(p.doc_id == doc_id for p in hits)
+
+
+def test_adding_a_document_tokenizes_only_its_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # At 100k chunks, re-tokenizing the whole store for every small ingest would dominate it.
+    calls: list[str] = []
+    real = qa.lexical.joined_tokens
+
+    def counting(text: str) -> str:
+        calls.append(text)
+        return real(text)
+
+    monkeypatch.setattr(qa.lexical, "joined_tokens", counting)
+    first = make_qa(tmp_path)
+    first.ingest([ARTICLE])
+    n_article = len(first.retriever.lexical.ids)
+    assert n_article > 5 and len(calls) == n_article  # once each, on the writer thread, none again in build
+    # A new process adding one document reuses the saved tokens of the rest.
+    calls.clear()
+    second = QA(first.settings, embedder=HashEmbedder())
+    second.ingest_documents([Document(doc_id="extra", text="Lanterns were lit along the quay at dusk.")])
+    assert calls == ["Lanterns were lit along the quay at dusk."]
+    assert [p.doc_id for p in second.retrieve("lanterns quay", k=1)] == ["extra"]
+    # `qa reindex` (force) starts from the texts again.
+    calls.clear()
+    assert second.reindex() == n_article + 1
+    assert len(calls) == n_article + 1
 
 
 def test_saved_index_with_an_old_stamp_is_rebuilt(tmp_path: Path) -> None:
