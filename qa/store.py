@@ -31,6 +31,16 @@ def _clean_meta(meta: Mapping[str, Any]) -> dict[str, str | int | float | bool]:
 
 
 _PASSAGE_FIELDS = {"doc_id", "doc_hash", "char_start", "char_end", "heading", "title"}
+# A chunk's text is kept in its metadata under this key rather than as a Chroma "document": Chroma
+# full-text indexes documents, which doubled the store's write time, and nothing here searches it (BM25
+# lives in qa.lexical). Stores written before keep their texts as documents, and both are read.
+_TEXT = "text"
+
+
+def chunk_text(meta: dict[str, Any], document: str | None) -> str:
+    """A stored chunk's text, taken out of ``meta`` (new layout) or from its Chroma document (old one)."""
+    text = meta.pop(_TEXT, None)
+    return str(text if text is not None else document or "")
 
 
 def to_passage(key: int, chunk_id: str, text: str, meta: Mapping[str, Any], score: float) -> Passage:
@@ -251,20 +261,21 @@ class Store:
         ids = [doc.doc_id for doc, _, _ in items]
         old = self._docs.get(ids=ids, include=["metadatas"])
         old_metas = {i: dict(m or {}) for i, m in zip(old["ids"], old["metadatas"] or [], strict=False)}
-        # 1. mark the new versions pending
-        self._docs.upsert(
-            ids=ids,
-            embeddings=[_DOC_VECTOR] * len(items),
-            documents=[doc.text for doc, _, _ in items],
-            metadatas=[
-                {
-                    **old_metas.get(doc.doc_id, {}),
-                    "pending_hash": doc.content_hash,
-                    "content_hash": old_metas.get(doc.doc_id, {}).get("content_hash", ""),
-                }
-                for doc, _, _ in items
-            ],
-        )
+        # 1. mark the new versions pending; a replaced document keeps its committed text and metadata
+        # until step 3, so readers (and `recover` after a crash) still see the old version whole.
+        replaced = [doc for doc, _, _ in items if doc.doc_id in old_metas]
+        fresh = [doc for doc, _, _ in items if doc.doc_id not in old_metas]
+        if replaced:
+            self._docs.update(
+                ids=[doc.doc_id for doc in replaced],
+                metadatas=[{**old_metas[doc.doc_id], "pending_hash": doc.content_hash} for doc in replaced],
+            )
+        if fresh:
+            self._docs.upsert(
+                ids=[doc.doc_id for doc in fresh],
+                embeddings=[_DOC_VECTOR] * len(fresh),
+                metadatas=[{"pending_hash": doc.content_hash, "content_hash": ""} for doc in fresh],
+            )
         # 2. the chunks of the new versions
         rows = [(doc, c, v) for doc, chunks, vectors in items for c, v in zip(chunks, vectors, strict=True)]
         for start in range(0, len(rows), _WRITE_BATCH):
@@ -272,11 +283,11 @@ class Store:
             self._chunks.upsert(
                 ids=[c.chunk_id for _, c, _ in batch],
                 embeddings=[list(v) for _, _, v in batch],
-                documents=[c.text for _, c, _ in batch],
                 metadatas=[
                     _clean_meta(
                         {
                             **c.metadata,
+                            _TEXT: c.text,
                             "doc_id": c.doc_id,
                             "doc_hash": doc.content_hash,
                             "index": c.index,
@@ -352,8 +363,10 @@ class Store:
         offset = 0
         while True:
             got = self._chunks.get(include=["documents", "metadatas"], limit=page, offset=offset)
-            for cid, text, meta in zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=False):
+            documents = got["documents"] or [None] * len(got["ids"])
+            for cid, document, meta in zip(got["ids"], documents, got["metadatas"] or [], strict=False):
                 meta = dict(meta or {})
+                text = chunk_text(meta, document)
                 if committed.get(str(meta.get("doc_id"))) == meta.get("doc_hash"):
                     out.append((cid, text, meta))
             if len(got["ids"]) < page:
@@ -390,14 +403,16 @@ class Store:
         )
         ids = res["ids"][0]
         metas = res["metadatas"][0] if res["metadatas"] else []
-        docs = res["documents"][0] if res["documents"] else []
+        docs = (res["documents"][0] if res["documents"] else None) or [None] * len(ids)
         dists = res["distances"][0] if res["distances"] else []
         committed = self.committed_hashes(sorted({str(m["doc_id"]) for m in metas}))
         passages: list[Passage] = []
-        for chunk_id, meta, text, dist in zip(ids, metas, docs, dists, strict=False):
+        for chunk_id, meta, document, dist in zip(ids, metas, docs, dists, strict=False):
             if committed.get(str(meta["doc_id"])) != meta.get("doc_hash"):
                 continue
-            passages.append(to_passage(len(passages) + 1, chunk_id, text, meta, 1.0 - float(dist)))
+            row = dict(meta)
+            text = chunk_text(row, document)
+            passages.append(to_passage(len(passages) + 1, chunk_id, text, row, 1.0 - float(dist)))
             if len(passages) == k:
                 break
         return passages

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -102,9 +103,9 @@ def test_interrupted_write_is_invisible_and_cleaned_up(settings: Settings) -> No
     real_upsert = store._docs.upsert
     calls = {"n": 0}
 
-    def crash_on_commit(**kw: object) -> None:
+    def crash_on_commit(**kw: Any) -> None:
         calls["n"] += 1
-        if calls["n"] == 2:
+        if kw["metadatas"][0].get("pending_hash") == "":  # the commit
             raise KeyboardInterrupt
         real_upsert(**kw)
 
@@ -118,6 +119,9 @@ def test_interrupted_write_is_invisible_and_cleaned_up(settings: Settings) -> No
     # Readers still see exactly the old version.
     hits = qa.retrieve("aircraft carriers submarines", k=5)
     assert [p.text for p in hits] == ["Original text about submarines."]
+    # ...and the article text citations are checked against is still the old one, not the pending one.
+    assert store.document_text("x") == "Original text about submarines."
+    assert [d.content_hash for d in store.documents()] == [doc("x", "Original text about submarines.").content_hash]
     # The next ingest repairs the store and applies the change once.
     report = qa.ingest_documents([new])
     assert report.updated == ["x"]
@@ -139,3 +143,25 @@ def test_mixed_folder_ingests_good_files_and_lists_bad_ones(settings: Settings, 
     assert sorted(report.added) == ["good", "ok"]
     assert sorted(Path(f.path).name for f in report.failed) == ["bin.txt", "empty.txt"]
     assert all(f.reason for f in report.failed)
+
+
+def test_chunks_stored_the_old_way_as_chroma_documents_are_still_read(settings: Settings) -> None:
+    # Stores written before chunk texts moved into metadata keep them as Chroma documents.
+    qa = make_qa(settings)
+    qa.ingest_documents([doc("x", "Original text about submarines.")])
+    store = qa.store()
+    assert "text" not in qa.retrieve("submarines", k=1)[0].metadata  # the stored text is the passage's text
+    assert "text" not in QA(qa.settings, embedder=HashEmbedder()).retrieve("submarines", k=1)[0].metadata
+    got = store._chunks.get(include=["metadatas", "embeddings"])
+    old_layout = [{k: v for k, v in m.items() if k != "text"} for m in got["metadatas"]]
+    store._chunks.delete(ids=got["ids"])
+    store._chunks.add(
+        ids=got["ids"],
+        embeddings=got["embeddings"],
+        documents=["Original text about submarines."],
+        metadatas=old_layout,
+    )
+    assert "text" not in store._chunks.get(include=["metadatas"])["metadatas"][0]
+    assert [p.text for p in qa.retrieve("submarines", k=2)] == ["Original text about submarines."]
+    assert [text for _, text, _ in store.committed_records()] == ["Original text about submarines."]
+    assert "text" not in qa.retrieve("submarines", k=1)[0].metadata
