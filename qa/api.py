@@ -163,20 +163,37 @@ class QA:
             wait_for_writes()
             in_flight.append(writer.submit(write, items))
 
+        def chunk(doc: Document) -> list[Chunk]:
+            return chunk_document(
+                doc,
+                max_tokens=self.settings.chunking.max_tokens,
+                overlap_tokens=self.settings.chunking.overlap_tokens,
+                count_tokens=counter.count_tokens,
+            )
+
+        # Chunking runs one step ahead on its own thread, so it overlaps the embedder (which releases the
+        # GIL) instead of pausing it; the look-ahead of one batch of documents keeps memory bounded.
+        chunker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-chunker")
+        ahead: dict[int, Future[list[Chunk]]] = {}
+        queued = 0
+
+        def look_ahead(i: int) -> None:
+            nonlocal queued
+            while queued < len(docs) and queued <= i + self.settings.ingest.batch_chunks:
+                d = docs[queued]
+                if committed.get(d.doc_id) != d.content_hash:
+                    ahead[queued] = chunker.submit(chunk, d)
+                queued += 1
+
         try:
             for i, doc in enumerate(docs):
                 if progress:
                     progress(i, len(docs), doc.doc_id)
-                h = doc.content_hash
-                if committed.get(doc.doc_id) == h:
+                look_ahead(i)
+                if i not in ahead:
                     report.skipped.append(doc.doc_id)
                     continue
-                chunks = chunk_document(
-                    doc,
-                    max_tokens=self.settings.chunking.max_tokens,
-                    overlap_tokens=self.settings.chunking.overlap_tokens,
-                    count_tokens=counter.count_tokens,
-                )
+                chunks = ahead.pop(i).result()
                 if not chunks:
                     report.failed.append(
                         IngestFailure(path=doc.path or doc.doc_id, reason="no article text left after cleaning")
@@ -190,6 +207,7 @@ class QA:
                 flush()
             wait_for_writes()
         finally:
+            chunker.shutdown(wait=True, cancel_futures=True)
             # On an interrupt, let the write in flight finish (each document stays all-or-nothing anyway).
             writer.shutdown(wait=True)
         if progress:

@@ -155,9 +155,22 @@ class WordCounter:
         return (len(text.split()) * 4 + 2) // 3
 
 
-def tokenizer_for(embedder: Embedder) -> OnnxEmbedder | WordCounter:
-    """The object whose ``count_tokens`` bounds chunk sizes for this embedder."""
-    return embedder if isinstance(embedder, OnnxEmbedder) else WordCounter()
+class TokenCounter:
+    """Counts tokens with its own copy of an embedder's tokenizer, so it can run on another thread."""
+
+    def __init__(self, tokenizer: Tokenizer) -> None:
+        from tokenizers import Tokenizer
+
+        self.tokenizer = Tokenizer.from_str(tokenizer.to_str())  # same settings, no shared state
+
+    def count_tokens(self, text: str) -> int:
+        """Word-piece tokens in ``text`` without the [CLS]/[SEP] pair, as OnnxEmbedder.count_tokens."""
+        return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
+
+
+def tokenizer_for(embedder: Embedder) -> TokenCounter | WordCounter:
+    """A fresh object whose ``count_tokens`` bounds chunk sizes for this embedder (safe on any one thread)."""
+    return TokenCounter(embedder.tokenizer) if isinstance(embedder, OnnxEmbedder) else WordCounter()
 
 
 def make_embedder(settings: Settings) -> Embedder:

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import numpy as np
 import pytest
 
-from qa.embeddings import OnnxEmbedder, OpenAIEmbedder, make_embedder
+from qa.embeddings import OnnxEmbedder, OpenAIEmbedder, make_embedder, tokenizer_for
 from qa.errors import ModelUnavailableError
 from qa.settings import Settings
 
@@ -41,6 +41,22 @@ def test_local_embedder_ranks_related_text_higher(onnx: OnnxEmbedder) -> None:
 def test_token_counts_ignore_the_128_token_padding(onnx: OnnxEmbedder) -> None:
     assert onnx.count_tokens("Hello world") == 2
     assert onnx.count_tokens_batch(["Hello world", "a " * 300]) == [2, 300]
+
+
+def test_token_counter_counts_as_the_embedder_while_it_embeds_on_another_thread(onnx: OnnxEmbedder) -> None:
+    # Ingest chunks on a second thread while the embedder runs, each with its own tokenizer.
+    texts = ["Hello world", "About 1,700 troops will deploy to Poland.", "word " * 300, "Kadamovskiy said so."] * 25
+    counter = tokenizer_for(onnx)
+    assert counter.count_tokens(texts[1]) == onnx.count_tokens(texts[1])
+    expected = [onnx.count_tokens(t) for t in texts]
+    vectors = onnx.embed(texts[:8])
+    got: list[int] = []
+    worker = threading.Thread(target=lambda: got.extend(counter.count_tokens(t) for t in texts))
+    worker.start()
+    again = onnx.embed(texts[:8])
+    worker.join()
+    assert got == expected
+    assert np.allclose(np.array(again), np.array(vectors), atol=1e-5)
 
 
 class _Handler(BaseHTTPRequestHandler):
