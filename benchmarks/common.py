@@ -128,14 +128,16 @@ def cached_embed(
         with np.load(path) as z:
             cache = dict(zip(z["keys"].tolist(), z["vecs"], strict=True))
     todo = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in cache}.items())
-    step = 512
+    step, save_every = 512, 8192  # embed in small batches; rewrite the (up to ~150 MB) cache file less often
     for start in range(0, len(todo), step):
         part = todo[start : start + step]
         for (k, _), v in zip(part, embed([t for _, t in part]), strict=True):
             cache[k] = np.asarray(v, dtype=np.float32)
-        tmp = cache_dir / "embeddings.tmp.npz"
-        np.savez(tmp, keys=np.array(list(cache)), vecs=np.stack(list(cache.values())))
-        tmp.replace(path)
+        end = start + step >= len(todo)
+        if end or (start + step) % save_every == 0:
+            tmp = cache_dir / "embeddings.tmp.npz"
+            np.savez(tmp, keys=np.array(list(cache)), vecs=np.stack(list(cache.values())))
+            tmp.replace(path)
     return np.stack([cache[k] for k in keys])
 
 

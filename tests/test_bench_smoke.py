@@ -31,7 +31,9 @@ def test_bench_smoke_writes_results(tmp_path: Path) -> None:
     assert 0 < ingest["ratio_to_raw_embedder"] < 5
     assert ingest["chunks"] > 0 and ingest["ingest_chunks_per_s"] > 0
     assert ingest["reingest_skipped"] == ingest["documents"]
-    modes = next(iter(summary["retrieval"]["sizes"].values()))["modes"]
+    size = next(iter(summary["retrieval"]["sizes"].values()))
+    assert size["add_one_article"]["chunks"] > 0 and size["lexical_build_s"] >= 0
+    modes = size["modes"]
     assert set(modes) == {"dense", "hybrid", "hybrid+rerank"}
     assert all(m["p95_ms"] >= m["p50_ms"] > 0 for m in modes.values())
     assert summary["profile"]["share_of_time"]
