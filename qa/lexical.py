@@ -49,6 +49,13 @@ class LexicalIndex:
         self.metas: list[dict[str, Any]] = []
         self.tokens: list[str] = []  # lexical_tokens of each text, space-joined (tokens hold no spaces)
         self._bm25: Any = None
+        self._positions: dict[str, int] | None = None
+
+    def position(self, chunk_id: str) -> int | None:
+        """Where ``chunk_id`` is in ids/texts/metas (a map built once per index, not per query)."""
+        if self._positions is None:
+            self._positions = {cid: i for i, cid in enumerate(self.ids)}
+        return self._positions.get(chunk_id)
 
     def known_tokens(self) -> dict[str, str]:
         """text → its joined tokens, for reuse by the next build."""
@@ -138,11 +145,11 @@ class LexicalIndex:
         if not tokens:
             return []
         scores = np.asarray(self._bm25.get_scores(tokens))
-        order = np.argsort(-scores, kind="stable")
+        # Only chunks with a positive score can be returned: sort those, not the whole store.
+        positive = np.flatnonzero(scores > 0)
+        order = positive[np.argsort(-scores[positive], kind="stable")]
         out: list[tuple[str, float]] = []
         for i in order:
-            if scores[i] <= 0:
-                break
             if allowed is None or allowed(self.metas[i]):
                 out.append((self.ids[i], float(scores[i])))
                 if len(out) == n:

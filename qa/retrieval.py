@@ -96,11 +96,35 @@ class Retriever:
                         return fresh
                     previous = fresh  # stale, but its tokens are still good for the chunks it has
                     fresh = LexicalIndex(self.lexical.path)
-            reuse = {} if force else {**previous.known_tokens(), **(known or {})}
-            fresh.build(self.store.committed_records(), stamp, reuse)
+            if force:
+                fresh.build(self.store.committed_records(), stamp)
+            elif not previous.ids:
+                fresh.build(self.store.committed_records(), stamp, known)
+            else:
+                fresh.build(self._records_since(previous), stamp, {**previous.known_tokens(), **(known or {})})
             fresh.save()
             self.lexical = fresh
             return fresh
+
+    def _records_since(self, previous: LexicalIndex) -> list[tuple[str, str, dict[str, Any]]]:
+        """The store's committed records, reading from it only documents ``previous`` doesn't hold as committed.
+
+        The store's list of committed versions is the truth: a document whose version ``previous`` indexed
+        is still the committed one keeps its records (a version's chunks never change), the others are read
+        from the store. Adding one article to a 100k-chunk store reads its chunks, not all 100k.
+        """
+        committed = self.store.committed_hashes()
+        kept: list[tuple[str, str, dict[str, Any]]] = []
+        held: set[str] = set()
+        for cid, text, meta in zip(previous.ids, previous.texts, previous.metas, strict=True):
+            doc_id = str(meta.get("doc_id"))
+            if committed.get(doc_id) == meta.get("doc_hash"):
+                kept.append((cid, text, meta))
+                held.add(doc_id)
+        missing = [d for d in committed if d not in held]
+        if len(missing) > 500:  # a big change: one pass over the store beats a huge `$in` filter
+            return self.store.committed_records(committed=committed)
+        return kept + self.store.committed_records(missing, committed=committed)
 
     def retrieve(self, question: str, k: int, filters: Filters | None = None) -> list[Passage]:
         """The k best passages, keyed 1..k; raises NoDocumentsError on an empty store."""
@@ -126,11 +150,10 @@ class Retriever:
         missing = [cid for cid, _ in fused if cid not in by_id][:n]
         if missing:
             vecs = self.store.vectors(missing)
-            index = {cid: i for i, cid in enumerate(lexical.ids)}
             q = np.asarray(vector)
             for cid in missing:
-                if cid in vecs and cid in index:
-                    i = index[cid]
+                i = lexical.position(cid)
+                if cid in vecs and i is not None:
                     score = float(np.dot(q, np.asarray(vecs[cid])))
                     by_id[cid] = to_passage(0, cid, lexical.texts[i], lexical.metas[i], score)
         ranked = [by_id[cid] for cid, _ in fused if cid in by_id]

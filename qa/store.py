@@ -354,15 +354,21 @@ class Store:
         fresh = self.client.get_collection(self._docs_name, embedding_function=None)
         return str((fresh.metadata or {}).get("qa_stamp", "initial"))
 
-    def committed_records(self, page: int = 5_000) -> list[tuple[str, str, dict[str, Any]]]:
-        """(chunk_id, text, metadata) of every chunk of every committed document version."""
-        if self._chunks is None:
+    def committed_records(
+        self, doc_ids: Sequence[str] | None = None, *, committed: Mapping[str, str] | None = None, page: int = 5_000
+    ) -> list[tuple[str, str, dict[str, Any]]]:
+        """(chunk_id, text, metadata) of every chunk of every committed document version (or of ``doc_ids``).
+
+        ``committed`` is the doc_id → hash map to go by, when the caller has just read it.
+        """
+        if self._chunks is None or (doc_ids is not None and not doc_ids):
             return []
-        committed = self.committed_hashes()
+        committed = self.committed_hashes() if committed is None else committed
+        where = {"doc_id": {"$in": list(doc_ids)}} if doc_ids is not None else None
         out: list[tuple[str, str, dict[str, Any]]] = []
         offset = 0
         while True:
-            got = self._chunks.get(include=["documents", "metadatas"], limit=page, offset=offset)
+            got = self._chunks.get(where=where, include=["documents", "metadatas"], limit=page, offset=offset)
             documents = got["documents"] or [None] * len(got["ids"])
             for cid, document, meta in zip(got["ids"], documents, got["metadatas"] or [], strict=False):
                 meta = dict(meta or {})
@@ -388,11 +394,12 @@ class Store:
 
     def search(self, vector: Sequence[float], k: int, *, where: Mapping[str, Any] | None = None) -> list[Passage]:
         """The k committed chunks nearest to ``vector``, best first; raises NoDocumentsError on an empty store."""
-        if self._chunks is None or self._chunks.count() == 0:
-            raise NoDocumentsError(
-                f"no documents have been ingested into {self.location} yet",
-                hint="run `qa ingest PATH...` first (e.g. `qa ingest evals/corpus`)",
-            )
+        empty = NoDocumentsError(
+            f"no documents have been ingested into {self.location} yet",
+            hint="run `qa ingest PATH...` first (e.g. `qa ingest evals/corpus`)",
+        )
+        if self._chunks is None:
+            raise empty
         # Over-fetch a little: chunks of an uncommitted or superseded version are filtered out below.
         n = k + 8
         res = self._chunks.query(
@@ -402,6 +409,9 @@ class Store:
             include=["documents", "metadatas", "distances"],
         )
         ids = res["ids"][0]
+        # count() costs ~10 ms at 100k chunks, so it is asked only when nothing matched.
+        if not ids and self._chunks.count() == 0:
+            raise empty
         metas = res["metadatas"][0] if res["metadatas"] else []
         docs = (res["documents"][0] if res["documents"] else None) or [None] * len(ids)
         dists = res["distances"][0] if res["distances"] else []

@@ -140,8 +140,12 @@ def test_adding_a_document_tokenizes_only_its_chunks(tmp_path: Path, monkeypatch
     # A new process adding one document reuses the saved tokens of the rest.
     calls.clear()
     second = QA(first.settings, embedder=HashEmbedder())
+    read: list[object] = []
+    real_records = second.store().committed_records
+    monkeypatch.setattr(second.store(), "committed_records", lambda *a, **kw: read.append(a) or real_records(*a, **kw))
     second.ingest_documents([Document(doc_id="extra", text="Lanterns were lit along the quay at dusk.")])
     assert calls == ["Lanterns were lit along the quay at dusk."]
+    assert read == [(["extra"],)]  # only the new document's chunks were read back from the store
     assert [p.doc_id for p in second.retrieve("lanterns quay", k=1)] == ["extra"]
     # `qa reindex` (force) starts from the texts again.
     calls.clear()
