@@ -1,4 +1,4 @@
-"""Lexical (BM25) search beside the dense one, with bm25s.
+"""Lexical (BM25) search beside the dense one.
 
 Names, numbers and rare words ("stryker", "Kadamovskiy", "El Pais") are where embeddings are weakest
 and word matching is strongest. The index is derived data: it is built from the store's committed
@@ -38,6 +38,70 @@ def joined_tokens(text: str) -> str:
     return " ".join(lexical_tokens(text))
 
 
+class Bm25:
+    """Okapi BM25 (Lucene's idf and length normalisation, k1 1.5, b 0.75) as a token → postings matrix.
+
+    Built with a few vectorised passes instead of per-document Python loops: 100k chunks (3.7M tokens) in
+    about a second, where bm25s took ~3.5 s. Its arithmetic follows bm25s's step for step, and it
+    reproduces bm25s's scores bit for bit (tests/test_retrieval.py checks), so rankings did not change.
+    """
+
+    def __init__(self, k1: float = 1.5, b: float = 0.75) -> None:
+        self.k1, self.b = k1, b
+        self.vocab: dict[str, int] = {}
+        self.n_docs = 0
+        self.indptr = np.zeros(1, dtype=np.int64)  # postings of token t: docs/vals[indptr[t]:indptr[t+1]]
+        self.docs = np.zeros(0, dtype=np.int32)
+        self.vals = np.zeros(0, dtype=np.float32)
+
+    def index(self, corpus: Sequence[Sequence[str]]) -> None:
+        """Index documents given as token lists (each non-empty)."""
+        import math
+
+        vocab: dict[str, int] = {}
+        ids = np.fromiter((vocab.setdefault(t, len(vocab)) for doc in corpus for t in doc), dtype=np.int64, count=-1)
+        lengths = np.fromiter((len(doc) for doc in corpus), dtype=np.int64, count=len(corpus))
+        n, v = len(corpus), len(vocab)
+        doc_of = np.repeat(np.arange(n, dtype=np.int64), lengths)
+        pairs, tf = np.unique(ids * n + doc_of, return_counts=True)  # sorted by token, then document
+        tokens, docs = pairs // n, pairs % n
+        df = np.bincount(tokens, minlength=v)
+        idf = np.array([math.log(1 + (n - d + 0.5) / (d + 0.5)) for d in df.tolist()], dtype=np.float32)
+        # As bm25s computes it: the length norm and tf part in float64, the product stored as float32.
+        norm = self.k1 * ((1 - self.b) + self.b * lengths / lengths.mean())
+        tf64 = tf.astype(np.float32).astype(np.float64)
+        self.vals = (idf[tokens].astype(np.float64) * (tf64 / (norm[docs] + tf64))).astype(np.float32)
+        self.docs = docs.astype(np.int32)
+        self.indptr = np.concatenate([[0], np.cumsum(df)]).astype(np.int64)
+        self.vocab, self.n_docs = vocab, n
+
+    def scores(self, tokens: Sequence[str]) -> np.ndarray:
+        """BM25 score of every document for a query's tokens (repeats count again, unknown ones not at all)."""
+        out = np.zeros(self.n_docs, dtype=np.float32)
+        for t in tokens:
+            i = self.vocab.get(t)
+            if i is not None:
+                lo, hi = self.indptr[i], self.indptr[i + 1]
+                out[self.docs[lo:hi]] += self.vals[lo:hi]  # a document occurs once per token's postings
+        return out
+
+    def save(self, folder: Path) -> None:
+        """Write the matrix (npz) and the vocabulary (JSON, in id order) into ``folder``."""
+        folder.mkdir(parents=True, exist_ok=True)
+        np.savez(folder / "bm25.npz", indptr=self.indptr, docs=self.docs, vals=self.vals, n_docs=self.n_docs)
+        (folder / "vocab.json").write_text(json.dumps(list(self.vocab)))
+
+    @classmethod
+    def load(cls, folder: Path) -> Bm25:
+        """Read what ``save`` wrote; raises OSError, ValueError or KeyError when it can't."""
+        bm25 = cls()
+        with np.load(folder / "bm25.npz") as z:
+            bm25.indptr, bm25.docs, bm25.vals = z["indptr"], z["docs"], z["vals"]
+            bm25.n_docs = int(z["n_docs"])
+        bm25.vocab = {t: i for i, t in enumerate(json.loads((folder / "vocab.json").read_text()))}
+        return bm25
+
+
 class LexicalIndex:
     """BM25 over chunk texts; ``search`` returns (chunk_id, score) best first."""
 
@@ -48,7 +112,7 @@ class LexicalIndex:
         self.texts: list[str] = []
         self.metas: list[dict[str, Any]] = []
         self.tokens: list[str] = []  # lexical_tokens of each text, space-joined (tokens hold no spaces)
-        self._bm25: Any = None
+        self._bm25: Bm25 | None = None
         self._positions: dict[str, int] | None = None
 
     def position(self, chunk_id: str) -> int | None:
@@ -67,8 +131,6 @@ class LexicalIndex:
         ``known`` holds already-computed tokens by text (the previous index's, or those ingest worked
         out while the embedder ran), so a rebuild after adding a few documents tokenizes only those.
         """
-        import bm25s
-
         known = known or {}
         self.ids = [r[0] for r in records]
         self.texts = [r[1] for r in records]
@@ -77,9 +139,9 @@ class LexicalIndex:
         self.stamp = stamp
         self._bm25 = None
         if records:
-            bm25 = bm25s.BM25()
-            # bm25s needs a non-empty vocabulary per document; "_" never matches a query token.
-            bm25.index([t.split() or ["_"] for t in self.tokens], show_progress=False)
+            bm25 = Bm25()
+            # Every document needs a token; "_" never matches a query token.
+            bm25.index([t.split() or ["_"] for t in self.tokens])
             self._bm25 = bm25
 
     def save(self) -> None:
@@ -95,7 +157,7 @@ class LexicalIndex:
         tmp.mkdir(parents=True)
         try:
             if self._bm25 is not None:
-                self._bm25.save(str(tmp / "bm25"), show_progress=False)
+                self._bm25.save(tmp / "bm25")
             (tmp / "records.json").write_text(
                 json.dumps(
                     {
@@ -120,14 +182,12 @@ class LexicalIndex:
             shutil.rmtree(tmp, ignore_errors=True)
 
     def load(self) -> bool:
-        """Read the saved index; False when there is none or it can't be read."""
-        import bm25s
-
+        """Read the saved index; False when there is none or it can't be read (then it is rebuilt)."""
         if self.path is None or not (self.path / "records.json").is_file():
             return False
         try:
             data = json.loads((self.path / "records.json").read_text())
-            bm25 = bm25s.BM25.load(str(self.path / "bm25"), show_progress=False) if data["ids"] else None
+            bm25 = Bm25.load(self.path / "bm25") if data["ids"] else None
         except (OSError, ValueError, KeyError):
             return False
         self.stamp, self.ids, self.texts, self.metas = data["stamp"], data["ids"], data["texts"], data["metas"]
@@ -141,10 +201,10 @@ class LexicalIndex:
         """The ``n`` best chunks for ``query`` with a positive BM25 score, optionally filtered."""
         if self._bm25 is None:
             return []
-        tokens = [t for t in lexical_tokens(query) if t in self._bm25.vocab_dict]
+        tokens = [t for t in lexical_tokens(query) if t in self._bm25.vocab]
         if not tokens:
             return []
-        scores = np.asarray(self._bm25.get_scores(tokens))
+        scores = self._bm25.scores(tokens)
         # Only chunks with a positive score can be returned: sort those, not the whole store.
         positive = np.flatnonzero(scores > 0)
         order = positive[np.argsort(-scores[positive], kind="stable")]
