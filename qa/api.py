@@ -142,9 +142,7 @@ class QA:
             for doc, chunks, _ in items:
                 (report.updated if doc.doc_id in committed else report.added).append(doc.doc_id)
                 report.chunks += len(chunks)
-            for _, chunks, _ in items:
-                for c in chunks:
-                    lexical[c.text] = joined_tokens(c.text)
+                lexical.update((c.text, joined_tokens(c.text)) for c in chunks)
 
         def wait_for_writes() -> None:
             while in_flight:

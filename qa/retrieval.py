@@ -98,8 +98,6 @@ class Retriever:
                     fresh = LexicalIndex(self.lexical.path)
             if force:
                 fresh.build(self.store.committed_records(), stamp)
-            elif not previous.ids:
-                fresh.build(self.store.committed_records(), stamp, known)
             else:
                 fresh.build(self._records_since(previous), stamp, {**previous.known_tokens(), **(known or {})})
             fresh.save()
@@ -122,7 +120,7 @@ class Retriever:
                 kept.append((cid, text, meta))
                 held.add(doc_id)
         missing = [d for d in committed if d not in held]
-        if len(missing) > 500:  # a big change: one pass over the store beats a huge `$in` filter
+        if not kept or len(missing) > 500:  # nothing to keep, or a big change: one pass over the store
             return self.store.committed_records(committed=committed)
         return kept + self.store.committed_records(missing, committed=committed)
 

@@ -392,14 +392,16 @@ class Store:
 
     # -- search ----------------------------------------------------------------------------
 
-    def search(self, vector: Sequence[float], k: int, *, where: Mapping[str, Any] | None = None) -> list[Passage]:
-        """The k committed chunks nearest to ``vector``, best first; raises NoDocumentsError on an empty store."""
-        empty = NoDocumentsError(
+    def _empty_error(self) -> NoDocumentsError:
+        return NoDocumentsError(
             f"no documents have been ingested into {self.location} yet",
             hint="run `qa ingest PATH...` first (e.g. `qa ingest evals/corpus`)",
         )
+
+    def search(self, vector: Sequence[float], k: int, *, where: Mapping[str, Any] | None = None) -> list[Passage]:
+        """The k committed chunks nearest to ``vector``, best first; raises NoDocumentsError on an empty store."""
         if self._chunks is None:
-            raise empty
+            raise self._empty_error()
         # Over-fetch a little: chunks of an uncommitted or superseded version are filtered out below.
         n = k + 8
         res = self._chunks.query(
@@ -411,7 +413,7 @@ class Store:
         ids = res["ids"][0]
         # count() costs ~10 ms at 100k chunks, so it is asked only when nothing matched.
         if not ids and self._chunks.count() == 0:
-            raise empty
+            raise self._empty_error()
         metas = res["metadatas"][0] if res["metadatas"] else []
         docs = (res["documents"][0] if res["documents"] else None) or [None] * len(ids)
         dists = res["distances"][0] if res["distances"] else []
