@@ -243,6 +243,11 @@ class QA:
             self._retriever = Retriever(self.store(), self.embedder, self.settings)
         return self._retriever
 
+    @property
+    def scorer(self) -> Callable[[str, Sequence[str]], list[float]] | None:
+        """The cross-encoder as a (question, texts) → scores function, or None when reranking is off."""
+        return self.retriever.reranker.score if self.settings.retrieval.rerank else None
+
     def reindex(self) -> int:
         """Rebuild the lexical index from the store; returns the number of chunks indexed."""
         return len(self.retriever.refresh_lexical(force=True).ids)
@@ -301,7 +306,12 @@ class QA:
             started = False
             try:
                 for item in stream_answer(
-                    lambda: self.chat_model, asked, passages, self.settings, retrieve_s=retrieve_s
+                    lambda: self.chat_model,
+                    asked,
+                    passages,
+                    self.settings,
+                    retrieve_s=retrieve_s,
+                    scorer=self.scorer,
                 ):
                     if isinstance(item, Answer):
                         item.question = question
@@ -315,6 +325,21 @@ class QA:
                 if attempt == 2 or started or self.settings.llm.base_url or self._chat_injected:
                     raise
                 self._chat = None
+
+    def reverify(self, question: str, passages: Sequence[Passage], raw_reply: str) -> Answer:
+        """Check a recorded model reply again with the current settings (offline eval replay).
+
+        Raises ModelOutputError when ``raw_reply`` is not a reply of the expected shape.
+        """
+        from qa.answer import parse_reply, verify
+        from qa.guard import split_instructions
+
+        asked, instructions = split_instructions(question)
+        answer = verify(asked or question, passages, parse_reply(raw_reply), self.settings, self.scorer)
+        answer.question = question
+        answer.ignored_instructions = instructions
+        answer.raw_reply = raw_reply
+        return answer
 
     def ask(
         self,

@@ -306,11 +306,12 @@ def content_words(text: str) -> list[str]:
 
 def content_words_beyond(text: str, ignore: Iterable[str]) -> list[str]:
     """The content words of ``text`` whose stems are not among ``ignore``'s (e.g. the question's)."""
-    ignored = {_stem(w) for w in ignore}
-    return [w for w in content_words(text) if _stem(w) not in ignored]
+    ignored = {stem(w) for w in ignore}
+    return [w for w in content_words(text) if stem(w) not in ignored]
 
 
-def _stem(word: str) -> str:
+def stem(word: str) -> str:
+    """The matching stem of a word token: numbers whole, words cut to 5 letters."""
     # A 5-letter prefix is a crude but language-agnostic stem: deploy/deployed/deployment, Romania/Romanian.
     return word if is_number(word) else word[:5]
 
@@ -320,14 +321,14 @@ def support(claim: str, evidence: Iterable[str], ignore: Iterable[str] = ()) -> 
 
     Words in ``ignore`` (typically the question's) don't count either way.
     """
-    ignored = {_stem(w) for w in ignore}
-    ev_words = {_stem(w) for text in evidence for w in words(text)}
+    ignored = {stem(w) for w in ignore}
+    ev_words = {stem(w) for text in evidence for w in words(text)}
     ev_numbers = {w for text in evidence for w in words(text) if is_number(w)}
-    claim_words = [w for w in content_words(claim) if _stem(w) not in ignored]
+    claim_words = [w for w in content_words(claim) if stem(w) not in ignored]
     missing_numbers = [w for w in claim_words if is_number(w) and w not in ev_numbers]
     if not claim_words:
         return 1.0, missing_numbers
-    found = sum(1 for w in claim_words if _stem(w) in ev_words)
+    found = sum(1 for w in claim_words if stem(w) in ev_words)
     return found / len(claim_words), missing_numbers
 
 
@@ -381,7 +382,7 @@ def unsupported_premises(question: str, passages: Iterable[str]) -> list[str]:
     (Romanian/Romania). Numbers must match exactly after canonicalisation (1,700 = 1700).
     """
     text_words = [w for p in passages for w in words(p)]
-    stems = {_stem(w) for w in text_words}
+    stems = {stem(w) for w in text_words}
     numbers = {w for w in text_words if is_number(w)}
     missing: list[str] = []
     raw_tokens = re.findall(r"[0-9][0-9,.]*[0-9]|[0-9]|[A-Za-z][A-Za-z'’.-]*", question)
@@ -397,7 +398,7 @@ def unsupported_premises(question: str, passages: Iterable[str]) -> list[str]:
         if pos == 0 or not tok[0].isupper() or tok.lower() in _QUESTION_SKIP:
             continue
         for part in words(tok):
-            if part not in STOPWORDS and _stem(part) not in stems:
+            if part not in STOPWORDS and stem(part) not in stems:
                 missing.append(tok)
                 break
     return missing

@@ -10,6 +10,7 @@ import click
 
 from qa.cliopts import filter_options, make_filters
 from qa.errors import ConfigError
+from qa.settings import Settings
 
 
 @click.command("eval")
@@ -29,6 +30,11 @@ from qa.errors import ConfigError
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write report.json, summary.md…")
 @click.option("--baseline", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Compare with a report.")
 @filter_options
+@click.option(
+    "--replay",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Re-score a recorded run (its cases.jsonl) with the current checks, without the model: seconds.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report JSON to stdout.")
 def eval_command(
     evalset: Path,
@@ -46,6 +52,7 @@ def eval_command(
     title: str | None,
     after: str | None,
     before: str | None,
+    replay: Path | None,
     as_json: bool,
 ) -> None:
     """Evaluate EVALSET (JSONL, format in evals/README.md) and print the scores.
@@ -59,6 +66,8 @@ def eval_command(
       qa eval squad/questions.jsonl --corpus squad/corpus.jsonl --sample 100 --seed 1
       qa eval evals/reference.jsonl --corpus evals/corpus --retrieval-only \\
           --baseline evals/results/baseline-retrieval.json
+      QA_ANSWER_MIN_RELATION=0.4 qa eval evals/reference.jsonl \\
+          --replay evals/results/reference --out /tmp/replayed
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -72,6 +81,9 @@ def eval_command(
 
     settings = Settings()
     err = make_console(stderr=True)
+    if replay:
+        _replay(evalset, replay, settings, out, as_json, baseline)
+        return
     if corpus and store:
         raise ConfigError("--corpus and --store can't be combined", hint="--corpus builds its own cached store")
     if store:
@@ -142,5 +154,43 @@ def eval_command(
     if baseline:
         diffs, ok = compare(report, json.loads(baseline.read_text()))
         (err if as_json else make_console()).print(format_differences(diffs), markup=False)
+        if not ok:
+            sys.exit(1)
+
+
+def _replay(
+    evalset: Path, recorded_dir: Path, settings: Settings, out: Path | None, as_json: bool, baseline: Path | None
+) -> None:
+    """``qa eval --replay``: the recorded replies of a run, checked again under the current settings."""
+    from qa.api import QA
+    from qa.evalreport import build_report, compare, format_differences, report_markdown, write_outputs
+    from qa.evals import CaseResult, code_version, replay_eval
+    from qa.evalset import load_evalset
+    from qa.render import make_console
+
+    cases_file = recorded_dir / "cases.jsonl"
+    report_file = recorded_dir / "report.json"
+    if not cases_file.exists() or not report_file.exists():
+        raise ConfigError(f"{recorded_dir} holds no recorded run", hint="point --replay at a `qa eval --out` folder")
+    recorded = [CaseResult.model_validate_json(line) for line in cases_file.read_text().splitlines() if line.strip()]
+    if not any(r.raw_reply for r in recorded):
+        raise ConfigError(
+            f"{cases_file} has no recorded model replies", hint="rerun `qa eval --out` with this version to record them"
+        )
+    info = dict(json.loads(report_file.read_text()).get("settings", {}))
+    info["replayed_from"] = str(recorded_dir)
+    info["answer"] = settings.answer.model_dump()
+    qa = QA(settings)
+    results = replay_eval(load_evalset(evalset), recorded, qa.reverify)
+    report = build_report(results, info, code_version())
+    if out:
+        write_outputs(report, results, out)
+    if as_json:
+        click.echo(report.model_dump_json(indent=2))
+    else:
+        click.echo(report_markdown(report))
+    if baseline:
+        diffs, ok = compare(report, json.loads(baseline.read_text()))
+        make_console().print(format_differences(diffs), markup=False)
         if not ok:
             sys.exit(1)

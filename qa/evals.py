@@ -33,6 +33,7 @@ __all__ = [
     "EvalReport",
     "MetricGroup",
     "SpreadStat",
+    "replay_eval",
     "run_eval",
 ]
 
@@ -63,6 +64,9 @@ class AttemptResult(BaseModel):
         default_factory=list, description="The citations shown: key, quote, and whether the model or code located it."
     )
     dropped_citations: int = 0
+    raw_reply: str | None = Field(default=None, description="The model's structured reply, for offline replay.")
+    passages: list[Passage] = Field(default_factory=list, description="The passages the answer was checked against.")
+    checks: dict[str, Any] = Field(default_factory=dict, description="What the support checks measured.")
 
 
 class CaseResult(AttemptResult):
@@ -225,6 +229,9 @@ def _attempt(case: EvalCase, ask: Callable[[str], Answer]) -> AttemptResult:
         raw_citations=answer.raw_citations,
         cited=[{"key": c.key, "quote": c.quote, "located_by": c.located_by} for c in answer.citations],
         dropped_citations=answer.dropped_citations,
+        raw_reply=answer.raw_reply,
+        passages=answer.passages,
+        checks=answer.checks,
     )
 
 
@@ -282,6 +289,39 @@ def run_eval(
         if progress is not None:
             progress(done, len(cases))
     return results
+
+
+def replay_eval(
+    cases: Sequence[EvalCase],
+    recorded: Sequence[CaseResult],
+    reverify: Callable[[str, list[Passage], str], Answer],
+) -> list[CaseResult]:
+    """Re-score a recorded run without the model: each recorded reply is checked again by ``reverify``.
+
+    ``reverify(question, passages, raw_reply)`` applies the current checks. Cases without a recorded
+    reply (refused before the model, or failed) keep their recorded result; retrieval scores, latency
+    and token counts are the recording's. Raises ValueError when a recorded case is not in ``cases``.
+    """
+    by_id = {c.id: c for c in cases}
+    out: list[CaseResult] = []
+    for rec in recorded:
+        case = by_id.get(rec.id)
+        if case is None:
+            raise ValueError(f"recorded case {rec.id!r} is not in the eval set")
+        if not rec.asked or rec.raw_reply is None or rec.error:
+            out.append(rec)
+            continue
+        passages, raw = list(rec.passages), rec.raw_reply
+
+        def again(question: str, passages: list[Passage] = passages, raw: str = raw) -> Answer:
+            return reverify(question, passages, raw)
+
+        attempt = _attempt(case, again)
+        attempt.latency_s = rec.latency_s
+        attempt.prompt_tokens = rec.prompt_tokens
+        attempt.completion_tokens = rec.completion_tokens
+        out.append(rec.model_copy(update=attempt.model_dump(exclude_unset=False) | {"repeats": []}))
+    return out
 
 
 def code_version() -> str:

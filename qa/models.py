@@ -152,6 +152,15 @@ class Answer(BaseModel):
     raw_citations: list[dict[str, Any]] = Field(
         default_factory=list, description="The model's own citations ({key, quote}) before verification."
     )
+    raw_reply: str | None = Field(
+        default=None, description="The model's structured reply (JSON) as received, so checks can be replayed."
+    )
+    evidence_ids: list[int] = Field(
+        default_factory=list, description="Numbers of the sentences the answer rests on, as shown to the model."
+    )
+    checks: dict[str, Any] = Field(
+        default_factory=dict, description="What the support checks measured (relation coverage, relevance, …)."
+    )
     model: str = ""
     usage: Usage = Field(default_factory=Usage)
     timings: Timings = Field(default_factory=Timings)

@@ -74,6 +74,15 @@ class Retriever:
         self._reranker: CrossEncoder | None = None
         self._lock = threading.Lock()
 
+    @property
+    def reranker(self) -> CrossEncoder:
+        """The bundled cross-encoder (loaded on first use); raises ModelFetchError."""
+        if self._reranker is None:
+            from qa.rerank import make_reranker
+
+            self._reranker = make_reranker(self.settings)
+        return self._reranker
+
     def refresh_lexical(self, force: bool = False, known: Mapping[str, str] | None = None) -> LexicalIndex:
         """Make the lexical index match the store, rebuilding it when the store changed; returns it.
 
@@ -163,11 +172,7 @@ class Retriever:
         if not cfg.rerank:
             return self._dedupe(ranked, k)
         candidates = self._dedupe(ranked, max(cfg.rerank_candidates, k))
-        if self._reranker is None:
-            from qa.rerank import make_reranker
-
-            self._reranker = make_reranker(self.settings)
-        scores = self._reranker.score(question, [p.text for p in candidates])
+        scores = self.reranker.score(question, [p.text for p in candidates])
         order = sorted(range(len(candidates)), key=lambda i: -scores[i])
         if cfg.mmr_lambda is not None:
             picked = mmr([scores[i] for i in order], [shingles(candidates[i].text) for i in order], k, cfg.mmr_lambda)

@@ -107,23 +107,30 @@ class RetrievalSettings(BaseModel):
 
 
 class AnswerSettings(BaseModel):
-    """How answers are checked before they are shown."""
+    """How answers are checked before they are shown (see qa.verify)."""
 
     min_support: float = Field(
         default=0.5,
-        description="Share of an answer sentence's content words that its verified quotes must contain.",
+        description="Share of the answer's new ordinary words the cited sentences must contain (every new name "
+        "and number must occur in them, whatever this is).",
     )
-    locate_support: Literal["repair", "cited", "all", "off"] = Field(
-        default="repair",
-        description="How code helps the model's citations. 'repair': a quote the model altered is replaced "
-        "by the sentence of the cited passage holding most of its words. 'cited'/'all': when the model's "
-        "quotes don't back an answer sentence, the sentence that does is looked for in the passages the "
-        "model cited / in every retrieved passage. 'off': only verbatim quotes count.",
+    min_relation: float = Field(
+        default=0.5,
+        description="Share of the question's own terms the cited sentences must hold to count as about the "
+        "question (or the cross-encoder must score them at least min_relevance).",
     )
-    premise_check: Literal["names_and_numbers", "numbers", "off"] = Field(
-        default="names_and_numbers",
-        description="Refuse before asking the model when the question names something (a number; or a "
-        "capitalised name too) that no retrieved passage mentions.",
+    min_relevance: float = Field(
+        default=0.0,
+        description="Cross-encoder logit of (question, cited sentences) at which they count as answering the "
+        "question even when they share few of its words (a paraphrase). Used when reranking is on.",
+    )
+    premise_check: Literal["on", "numbers", "off"] = Field(
+        default="numbers",
+        description="Refuse when the question takes for granted a number ('numbers'), or a number or a "
+        "capitalised name ('on'), that no retrieved passage mentions.",
+    )
+    max_evidence: int = Field(
+        default=4, ge=1, le=8, description="Most sentences the model may point at for one answer."
     )
 
 

@@ -1,0 +1,373 @@
+"""Deciding in code what of the model's reply is shown: the support rules.
+
+The model points at numbered sentences (``ids``), copies a short answer ``span`` from them, gives a
+yes/no ``verdict`` where one is asked for, and writes one answer sentence. Nothing of that is trusted:
+
+1. The cited sentences must exist; an empty list is the model's refusal.
+2. The span must occur in the cited sentences. If it occurs only in other shown sentences, those are
+   cited instead (the model pointed one sentence off); if nowhere, the span is unbacked.
+3. Every name and number in the answer that the question doesn't already hold must occur in the cited
+   sentences, and most of its other new words too. An answer sentence that fails is replaced by the
+   verified span; with no verified span the answer is withheld. So an invented name cannot pass.
+4. The cited sentences must be about what the question asks: they hold enough of the question's own
+   terms (the relation asked about counts, it is not skipped), or the cross-encoder reads them as an
+   answer to the question. A true sentence about something nearby is withheld.
+5. The question's premises: a number (and, with ``premise_check=on``, a name) the question takes for
+   granted that no retrieved passage mentions is a reason to refuse.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from qa.chunking import split_sentences
+from qa.citations import (
+    STOPWORDS,
+    content_words,
+    is_number,
+    locate_quote,
+    stem,
+    unsupported_premises,
+    words,
+)
+from qa.evidence import Evidence, Sentence
+from qa.models import Answer, Citation, Passage
+from qa.settings import Settings
+
+#: The fixed wording of every refusal (documented in README.md).
+REFUSAL_TEXT = "The ingested articles don't answer this question."
+
+#: scorer(question, texts) → one cross-encoder relevance logit per text.
+Scorer = Callable[[str, Sequence[str]], list[float]]
+
+
+class ModelReply(BaseModel):
+    """The structured reply asked of the model: evidence first, by reference; bounds keep small models short."""
+
+    ids: list[int] = Field(max_length=4, description="Numbers of the sentences that state the answer; [] if none.")
+    span: str = Field(max_length=160, description="The shortest words copied from those sentences that answer.")
+    verdict: Literal["yes", "no", "none"] = Field(description="For a yes/no question, yes or no; otherwise none.")
+    answer: str = Field(max_length=200, description="A short answer (at most 15 words) from those sentences only.")
+
+
+_WH = frozenset(
+    [
+        "what",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "when",
+        "where",
+        "why",
+        "how",
+        "is",
+        "are",
+        "was",
+        "were",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "will",
+        "would",
+        "should",
+        "has",
+        "have",
+        "had",
+        "the",
+        "a",
+        "an",
+        "in",
+        "on",
+        "of",
+        "according",
+        "tell",
+        "please",
+        "list",
+        "name",
+        "give",
+        "i",
+        "many",
+        "much",
+        "kind",
+        "type",
+        "sort",
+    ]
+)
+_YES_NO_QUESTION = re.compile(
+    r"\s*(is|are|was|were|will|would|do|does|did|can|could|has|have|had|should|shall|may|might)\b", re.I
+)
+_NEGATION = re.compile(r"\b(not|no|never|neither|nor|cannot|without)\b|n't\b|n’t\b", re.I)
+_MARKER = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
+_NAME = re.compile(r"\b[A-Z][\w'’.-]*")
+# Demonyms and short forms an article and a question use interchangeably.
+_SAME_NAME = {
+    "american": "us", "americans": "us", "america": "us", "united": "us", "usa": "us",
+    "british": "uk", "britain": "uk", "briton": "uk", "britons": "uk", "english": "uk",
+}  # fmt: skip
+
+
+def refusal(question: str, passages: Sequence[Passage], reason: str, **extra: Any) -> Answer:
+    """An Answer that withholds an answer, keeping the passages that were looked at."""
+    return Answer(
+        question=question,
+        answer=REFUSAL_TEXT,
+        answerable=False,
+        passages=list(passages),
+        refusal_reason=reason,
+        **extra,
+    )
+
+
+def stems(text: str) -> set[str]:
+    """The 5-letter stems (numbers whole) of every word of ``text``, with demonyms folded."""
+    out = set()
+    for w in words(text):
+        out.add(stem(w))
+        if w in _SAME_NAME:
+            out.add(_SAME_NAME[w])
+    return out
+
+
+def question_terms(question: str) -> list[str]:
+    """The question's own content words (what it asks about), without question words."""
+    return [w for w in content_words(question) if w not in _WH]
+
+
+def relation_coverage(question: str, texts: Sequence[str]) -> float:
+    """Share of the question's terms that occur (by stem) in ``texts``; 1.0 for a question with none."""
+    terms = {stem(w) for w in question_terms(question)}
+    if not terms:
+        return 1.0
+    have = set().union(*(stems(t) for t in texts)) if texts else set()
+    return len(terms & have) / len(terms)
+
+
+def new_facts(answer: str, question: str) -> tuple[list[str], list[str]]:
+    """(names and numbers, other content words) of ``answer`` that ``question`` doesn't hold."""
+    body = _MARKER.sub(" ", answer)
+    q = stems(question)
+    facts: list[str] = []
+    for m in _NAME.finditer(body):
+        for part in words(m.group(0)):
+            if part not in STOPWORDS and stem(part) not in q and part not in facts and not is_number(part):
+                facts.append(part)
+    others: list[str] = []
+    for w in content_words(body):
+        if is_number(w):
+            if w not in q and w not in facts:
+                facts.append(w)
+        elif stem(w) not in q and w not in facts and w not in others:
+            others.append(w)
+    return facts, others
+
+
+def unbacked(answer: str, question: str, texts: Sequence[str], min_support: float) -> list[str]:
+    """What of the answer's new information ``texts`` don't back; [] when backed.
+
+    Every new name and number must occur; of the other new words at least ``min_support`` must.
+    """
+    have = set().union(*(stems(t) for t in texts)) if texts else set()
+    facts, others = new_facts(answer, question)
+    missing = [f for f in facts if (f if is_number(f) else stem(f)) not in have]
+    if missing:
+        return missing
+    if others:
+        found = [w for w in others if stem(w) in have]
+        if len(found) / len(others) < min_support:
+            return [w for w in others if stem(w) not in have]
+    return []
+
+
+def is_yes_no(question: str) -> bool:
+    """True for a question that asks for yes or no."""
+    return bool(_YES_NO_QUESTION.match(question))
+
+
+def _cite(n: int, s: Sentence) -> Citation:
+    p = s.passage
+    return Citation(
+        key=n,
+        passage_key=p.key,
+        doc_id=p.doc_id,
+        title=p.title,
+        chunk_id=p.chunk_id,
+        quote=s.text,
+        char_start=s.doc_start,
+        char_end=s.doc_end,
+        score=p.score,
+        located_by="code",
+    )
+
+
+def _relocate_span(span: str, evidence: Evidence, question: str) -> list[Sentence]:
+    """The shown sentence holding ``span`` that shares most with the question ([] if none holds it)."""
+    holding = [s for s in evidence.sentences if locate_quote(span, s.text) is not None]
+    if not holding:
+        return []
+    q = {stem(w) for w in question_terms(question)}
+    return [max(holding, key=lambda s: (len(q & stems(s.text)), -s.id))]
+
+
+def check_reply(
+    question: str,
+    passages: Sequence[Passage],
+    evidence: Evidence,
+    reply: ModelReply,
+    settings: Settings,
+    scorer: Scorer | None = None,
+) -> Answer:
+    """Apply the support rules to the model's reply: a verified, cited Answer or a refusal. Never raises."""
+    cfg = settings.answer
+    checks: dict[str, Any] = {}
+    common: dict[str, Any] = {
+        "raw_answer": reply.answer,
+        "evidence_ids": list(reply.ids),
+        "model_answerable": bool(reply.ids),
+        "checks": checks,
+    }
+    if evidence.set_aside:
+        checks["set_aside"] = len(evidence.set_aside)
+
+    # 5. Premises, against every retrieved passage (not only the cited sentences).
+    missing = (
+        []
+        if cfg.premise_check == "off"
+        else unsupported_premises(question, [p.text + " " + (p.title or "") for p in passages])
+    )
+    missing = [m for m in missing if m[0].isdigit() or (cfg.premise_check == "on" and not _same_name(m, passages))]
+    if missing:
+        checks["premise_missing"] = missing
+        return refusal(question, passages, f"the passages never mention {', '.join(dict.fromkeys(missing))}", **common)
+
+    # 1. The evidence the model pointed at.
+    if not reply.ids:
+        return refusal(question, passages, "the model found no sentence that answers the question", **common)
+    cited = [s for s in (evidence.get(i) for i in dict.fromkeys(reply.ids)) if s is not None]
+    common["dropped_citations"] = len(reply.ids) - len(cited)
+    if not cited:
+        return refusal(question, passages, "the model cited sentence numbers that were not shown", **common)
+
+    # 2. The span, in the cited sentences or (one sentence off) in another shown one.
+    span = reply.span.strip().strip(".,;:\"'“”‘’ ")
+    span_ok = False
+    if span:
+        if any(locate_quote(span, s.text) is not None for s in cited):
+            span_ok = True
+        else:
+            moved = _relocate_span(span, evidence, question)
+            if moved:
+                checks["span_relocated"] = [s.id for s in cited]
+                cited = moved
+                span_ok = True
+    checks["span_ok"] = span_ok
+    texts = [s.text for s in cited]
+    context = texts + [t for t in {evidence.block_of(s).title or "" for s in cited} if t]
+
+    # 3. The answer's new names, numbers and words, against the cited sentences.
+    sentence = " ".join(_MARKER.sub("", reply.answer).split())
+    verdict = reply.verdict if is_yes_no(question) else "none"
+    gaps = unbacked(sentence, question, context, cfg.min_support) if sentence else ["(empty answer)"]
+    if gaps:
+        checks["answer_unbacked"] = gaps
+        if not span_ok:
+            return refusal(
+                question,
+                passages,
+                f"the answer's {', '.join(gaps[:3])} is not in the sentences it cites",
+                **common,
+            )
+        sentence = span  # the verified span is the answer, in the article's own words
+        checks["answer_from_span"] = True
+
+    # 4. Are the cited sentences about what the question asks?
+    coverage = relation_coverage(question, context)
+    checks["relation_coverage"] = round(coverage, 3)
+    relevance: float | None = None
+    if scorer is not None:
+        relevance = scorer(question, [" ".join(texts)])[0]
+        checks["relevance"] = round(relevance, 3)
+    related = coverage >= cfg.min_relation or (relevance is not None and relevance >= cfg.min_relevance)
+    if not related:
+        why = f"the cited sentences hold {coverage:.0%} of the question's terms"
+        if relevance is not None:
+            why += f" and the cross-encoder scores them {relevance:.1f} (< {cfg.min_relevance})"
+        return refusal(question, passages, why + ": they are about something else", **common)
+
+    # Yes/no: the verdict leads; a "yes" resting on a negated sentence is not shown.
+    if verdict != "none":
+        head = re.match(r"\s*(yes|no)\b[\s,.!]*", sentence, re.I)
+        if head and head.group(1).lower() != verdict:
+            return refusal(question, passages, "the verdict and the answer sentence disagree", **common)
+        negated = any(_NEGATION.search(t) for t in texts) or _NEGATION.search(sentence)
+        if verdict == "yes" and negated and not _NEGATION.search(question):
+            return refusal(
+                question, passages, "the answer says yes, but it or the sentence it cites is negated", **common
+            )
+        rest = sentence[head.end() :] if head else sentence
+        sentence = verdict.capitalize() + (", " + rest[:1].lower() + rest[1:] if rest else "")
+
+    mismatch = answer_type_mismatch(question, sentence)
+    if mismatch:
+        return refusal(question, passages, mismatch, **common)
+
+    citations = [_cite(n, s) for n, s in enumerate(cited, start=1)]
+    body = sentence.rstrip()
+    tail = "."
+    if body and body[-1] in ".!?":
+        body, tail = body[:-1], body[-1]
+    text = body + "".join(f" [{c.key}]" for c in citations) + tail
+    return Answer(
+        question=question,
+        answer=text,
+        answerable=True,
+        citations=citations,
+        passages=list(passages),
+        **{**common, "evidence_ids": [s.id for s in cited]},
+    )
+
+
+def _same_name(name: str, passages: Sequence[Passage]) -> bool:
+    """True when a name the passages lack is a known other form of one they have ("American" / "US")."""
+    key = _SAME_NAME.get(name.lower())
+    return key is not None and any(key in stems(p.text) for p in passages)
+
+
+def answer_sentences(text: str) -> list[str]:
+    """The sentences of an answer (initials and abbreviations such as "Harry S. Truman" stay whole)."""
+    return [text[s:e] for s, e in split_sentences(text)]
+
+
+_MONTHS = "january february march april may june july august september october november december"
+_TEMPORAL = re.compile(
+    r"\b(?:\d{4}|monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow|"
+    r"week|weeks|month|months|year|years|day|days|morning|evening|night|hour|hours|ago|since|until|"
+    r"soon|coming|recent|recently|later|earlier|now|then|dec|nov|oct|sept|sep|aug|jul|jun|apr|mar|feb|jan|"
+    r"century|centuries|decade|decades|\d+s|" + "|".join(_MONTHS.split()) + r")\b"
+)
+
+
+def answer_type_mismatch(question: str, answer: str) -> str | None:
+    """A reason when the answer is not the kind the question asks for (a count, a time), else None.
+
+    A small model asked "When did X happen?" about an article that doesn't say will often restate a
+    nearby sentence; the restatement is supported but answers nothing.
+    """
+    q = question.lower()
+    a = answer.lower()
+    if re.search(r"\bhow (many|much)\b", q) and not re.search(
+        r"\d(?![\d,]*(?:st|nd|rd|th)\b)|\b(one|two|three|four|five|six|seven|eight|"
+        r"nine|ten|eleven|twelve|dozen|dozens|hundred|hundreds|thousand|thousands|million|billion|"
+        r"none|no|several|few)\b",
+        a,
+    ):
+        return "the question asks for a number and the supported answer contains none"
+    if re.match(r"\s*(when|what (year|day|date|time|month|century|decade))\b", q) and not _TEMPORAL.search(a):
+        return "the question asks when and the supported answer names no time"
+    return None
