@@ -45,7 +45,18 @@ clean:
 bench: models
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
 	$(BIN)/python benchmarks/run.py
-.PHONY: bench load
+.PHONY: bench load baseline-eval
+
+# The textbook LangChain RAG baseline over both eval sets, scored with qa's metrics and the same cases
+# (--sample 60 --seed 1 draws what `qa eval` draws), for the side-by-side row in evals/README.md.
+# Slow: one local-model call per case (p50 13 s on 2 cores in the side-by-side bench), ~30 min for the 132 cases.
+baseline-eval: models
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	$(BIN)/python benchmarks/baseline_eval.py evals/reference.jsonl --corpus evals/corpus \
+		--out evals/results/baseline-langchain-reference
+	$(BIN)/python benchmarks/baseline_eval.py ../shared/benchmarks/squad_v2_dev/questions.jsonl \
+		--corpus ../shared/benchmarks/squad_v2_dev/corpus.jsonl --sample 60 --seed 1 \
+		--out evals/results/baseline-langchain-squad
 
 # The HTTP service under load: 50 clients ask for two minutes while another ingests (stub model on
 # loopback, so the service is what's measured). Writes benchmarks/results/load.json.
