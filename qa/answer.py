@@ -216,12 +216,17 @@ def stream_answer(
 
         raise translate_error(exc, settings) from exc
     generate_s = time.perf_counter() - t0
+    said_text = field.buf
     try:
         reply = parse_reply(field.buf)
     except ModelOutputError:
         reply = _repair(chat, messages, field.buf, fmt, settings)
+        said_text = reply.model_dump_json()
     t1 = time.perf_counter()
     answer = verify(question, passages, reply, settings, scorer, evidence)
+    if answer.answerable and settings.answer.confirm:
+        said = confirm(chat, messages, said_text, answer.evidence_ids, question, settings)
+        answer = apply_confirmation(answer, said, answer.evidence_ids, settings)
     answer.raw_reply = reply.model_dump_json()
     answer.usage = usage
     answer.model = str(getattr(chat, "model_name", "") or "")
@@ -233,6 +238,73 @@ def stream_answer(
         total_s=retrieve_s + time.perf_counter() - t0,
     )
     yield answer
+
+
+CONFIRM_FORMAT: dict[str, Any] = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "confirm",
+        "schema": {
+            "type": "object",
+            "properties": {"answers": {"type": "string", "enum": ["yes", "no"]}},
+            "required": ["answers"],
+            "additionalProperties": False,
+        },
+        "strict": True,
+    },
+}
+
+
+def confirm(
+    chat: BaseChatModel,
+    messages: list[BaseMessage],
+    reply: str,
+    ids: Sequence[int],
+    question: str,
+    settings: Settings,
+) -> str:
+    """Ask the model once more whether sentences ``ids`` answer the question: "yes" or "no".
+
+    The conversation so far (rules, sentences, question, the model's reply) is the prefix of this call,
+    so a server with a prompt cache (llama.cpp) evaluates only the few new tokens. Raises ModelError.
+    """
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    ask = fill(load_prompt("confirm"), ids=", ".join(f"[{i}]" for i in ids), question=question.strip())
+    try:
+        msg = chat.invoke([*messages, AIMessage(reply), HumanMessage(ask.strip())], response_format=CONFIRM_FORMAT)
+    except Exception as exc:
+        from qa.llm import translate_error
+
+        raise translate_error(exc, settings) from exc
+    text = msg.content if isinstance(msg.content, str) else ""
+    try:
+        said = json.loads(text).get("answers")
+    except (json.JSONDecodeError, AttributeError):
+        said = None
+    return said if said in ("yes", "no") else "unclear"
+
+
+def apply_confirmation(answer: Answer, said: str, asked_ids: Sequence[int], settings: Settings) -> Answer:
+    """Record the follow-up's verdict on ``asked_ids``; with ``answer.confirm`` a "no" on the same ids refuses."""
+    answer.checks["confirm"] = said
+    answer.checks["confirm_ids"] = list(asked_ids)
+    if (
+        settings.answer.confirm
+        and answer.answerable
+        and said == "no"
+        and list(asked_ids) == list(answer.evidence_ids)
+    ):
+        return refusal(
+            answer.question,
+            answer.passages,
+            "asked again, the model says the cited sentences don't answer the question",
+            raw_answer=answer.raw_answer,
+            evidence_ids=answer.evidence_ids,
+            model_answerable=answer.model_answerable,
+            checks=answer.checks,
+        )
+    return answer
 
 
 def _repair(

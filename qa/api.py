@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from qa.answer import stream_answer
 from qa.errors import DocumentNotFoundError, InputError, ModelUnavailableError, QAError
@@ -326,16 +326,22 @@ class QA:
                     raise
                 self._chat = None
 
-    def reverify(self, question: str, passages: Sequence[Passage], raw_reply: str) -> Answer:
+    def reverify(
+        self, question: str, passages: Sequence[Passage], raw_reply: str, recorded: dict[str, Any] | None = None
+    ) -> Answer:
         """Check a recorded model reply again with the current settings (offline eval replay).
 
-        Raises ModelOutputError when ``raw_reply`` is not a reply of the expected shape.
+        ``recorded`` is the recording's ``checks``: its follow-up verdict ("confirm") is applied again when
+        it was given on the same sentences. Raises ModelOutputError when ``raw_reply`` is not a reply of the
+        expected shape.
         """
-        from qa.answer import parse_reply, verify
+        from qa.answer import apply_confirmation, parse_reply, verify
         from qa.guard import split_instructions
 
         asked, instructions = split_instructions(question)
         answer = verify(asked or question, passages, parse_reply(raw_reply), self.settings, self.scorer)
+        if answer.answerable and recorded and "confirm" in recorded:
+            answer = apply_confirmation(answer, recorded["confirm"], recorded.get("confirm_ids", []), self.settings)
         answer.question = question
         answer.ignored_instructions = instructions
         answer.raw_reply = raw_reply

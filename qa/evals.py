@@ -294,11 +294,11 @@ def run_eval(
 def replay_eval(
     cases: Sequence[EvalCase],
     recorded: Sequence[CaseResult],
-    reverify: Callable[[str, list[Passage], str], Answer],
+    reverify: Callable[[str, list[Passage], str, dict[str, Any]], Answer],
 ) -> list[CaseResult]:
     """Re-score a recorded run without the model: each recorded reply is checked again by ``reverify``.
 
-    ``reverify(question, passages, raw_reply)`` applies the current checks. Cases without a recorded
+    ``reverify(question, passages, raw_reply, recorded_checks)`` applies the current checks. Cases without a recorded
     reply (refused before the model, or failed) keep their recorded result; retrieval scores, latency
     and token counts are the recording's. Raises ValueError when a recorded case is not in ``cases``.
     """
@@ -311,10 +311,12 @@ def replay_eval(
         if not rec.asked or rec.raw_reply is None or rec.error:
             out.append(rec)
             continue
-        passages, raw = list(rec.passages), rec.raw_reply
+        passages, raw, checks = list(rec.passages), rec.raw_reply, dict(rec.checks)
 
-        def again(question: str, passages: list[Passage] = passages, raw: str = raw) -> Answer:
-            return reverify(question, passages, raw)
+        def again(
+            question: str, passages: list[Passage] = passages, raw: str = raw, checks: dict[str, Any] = checks
+        ) -> Answer:
+            return reverify(question, passages, raw, checks)
 
         attempt = _attempt(case, again)
         attempt.latency_s = rec.latency_s

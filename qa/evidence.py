@@ -32,6 +32,7 @@ _PLANTED = re.compile(
     | \b(system|hidden|initial|developer)\s+(prompt|instructions?|message|mode|override)\b
     | \b(reveal|print|show|repeat|output|leak)\b.{0,30}\b(system\s+)?(prompt|instructions)\b
     | \byou\s+are\s+now\b
+    | \b(tell|inform|assure|remind|convince)\s+(the\s+)?(user|reader|human)s?\b
     | \b(AI|language\s+model|assistant|chatbot|LLM)s?\b.{0,60}\b(must|should|shall|will|are\s+to)\s+
         (answer|reply|respond|say|state|claim|ignore|always|never|now)\b
     | \b(when|if)\s+(asked|questioned)\b.{0,80}\b(answer|reply|respond|say|state|claim)\b

@@ -34,7 +34,7 @@ def source_lines(answer: Answer) -> list[str]:
     passages = {p.key: p for p in answer.passages}
     for key in sorted(by_key):
         cites = by_key[key]
-        p = passages.get(key)
+        p = passages.get(cites[0].passage_key)
         title = cites[0].title or cites[0].doc_id
         section = f" › {p.heading}" if p and p.heading else ""
         lines.append(f"[{key}] {title}{section} ({cites[0].doc_id}, {_where(cites[0])})")

@@ -129,6 +129,12 @@ class AnswerSettings(BaseModel):
         description="Refuse when the question takes for granted a number ('numbers'), or a number or a "
         "capitalised name ('on'), that no retrieved passage mentions.",
     )
+    confirm: bool = Field(
+        default=True,
+        description="After an answer passes the checks in code, ask the model one short follow-up (its cached "
+        "prompt reused): do the cited sentences answer the question? A 'no' withholds the answer; a 'yes' "
+        "approves nothing on its own.",
+    )
     max_evidence: int = Field(
         default=4, ge=1, le=8, description="Most sentences the model may point at for one answer."
     )

@@ -185,6 +185,11 @@ def unbacked(answer: str, question: str, texts: Sequence[str], min_support: floa
     return []
 
 
+def verdict_asked(question: str, reply: ModelReply) -> str:
+    """The reply's verdict when the question asks yes or no, else "none"."""
+    return reply.verdict if is_yes_no(question) else "none"
+
+
 def is_yes_no(question: str) -> bool:
     """True for a question that asks for yes or no."""
     return bool(_YES_NO_QUESTION.match(question))
@@ -266,14 +271,20 @@ def check_reply(
                 checks["span_relocated"] = [s.id for s in cited]
                 cited = moved
                 span_ok = True
+    if span_ok and verdict_asked(question, reply) == "none" and not any(new_facts(span, question)):
+        # "Where in Romania?" → "Romania": a span that only repeats the question answers nothing by itself.
+        checks["span_restates_question"] = True
+        span_ok = False
     checks["span_ok"] = span_ok
     texts = [s.text for s in cited]
     context = texts + [t for t in {evidence.block_of(s).title or "" for s in cited} if t]
 
     # 3. The answer's new names, numbers and words, against the cited sentences.
     sentence = " ".join(_MARKER.sub("", reply.answer).split())
-    verdict = reply.verdict if is_yes_no(question) else "none"
+    verdict = verdict_asked(question, reply)
     gaps = unbacked(sentence, question, context, cfg.min_support) if sentence else ["(empty answer)"]
+    if not gaps and verdict == "none" and not any(new_facts(sentence, question)):
+        gaps = ["(nothing beyond the question's own words)"]
     if gaps:
         checks["answer_unbacked"] = gaps
         if not span_ok:
@@ -287,11 +298,15 @@ def check_reply(
         checks["answer_from_span"] = True
 
     # 4. Are the cited sentences about what the question asks?
-    coverage = relation_coverage(question, context)
+    import os
+
+    win = os.environ.get("XWIN", "0") == "1"
+    ctx_texts = _with_previous(cited, evidence) if win else texts
+    coverage = relation_coverage(question, ctx_texts + context[len(texts) :])
     checks["relation_coverage"] = round(coverage, 3)
     relevance: float | None = None
     if scorer is not None:
-        relevance = scorer(question, [" ".join(texts)])[0]
+        relevance = scorer(question, [" ".join(ctx_texts)])[0]
         checks["relevance"] = round(relevance, 3)
     related = coverage >= cfg.min_relation or (relevance is not None and relevance >= cfg.min_relevance)
     if not related:
@@ -333,6 +348,16 @@ def check_reply(
     )
 
 
+def _with_previous(cited: Sequence[Sentence], evidence: Evidence) -> list[str]:
+    """The cited sentences, each with the sentence before it in its block (where a subject is often named)."""
+    out: list[str] = []
+    for s in cited:
+        block = evidence.block_of(s).sentences
+        i = next(n for n, x in enumerate(block) if x is s)
+        out.append(" ".join(x.text for x in block[max(0, i - 1) : i + 1]))
+    return out
+
+
 def _same_name(name: str, passages: Sequence[Passage]) -> bool:
     """True when a name the passages lack is a known other form of one they have ("American" / "US")."""
     key = _SAME_NAME.get(name.lower())
@@ -370,4 +395,18 @@ def answer_type_mismatch(question: str, answer: str) -> str | None:
         return "the question asks for a number and the supported answer contains none"
     if re.match(r"\s*(when|what (year|day|date|time|month|century|decade))\b", q) and not _TEMPORAL.search(a):
         return "the question asks when and the supported answer names no time"
+    if re.match(r"\s*(who|whom)\b", q) and not _names_beyond(answer, question):
+        return "the question asks who and the supported answer names nobody the question doesn't"
     return None
+
+
+def _names_beyond(answer: str, question: str) -> list[str]:
+    """Capitalised words of ``answer`` (past its first word) that ``question`` doesn't hold."""
+    q = stems(question)
+    body = _MARKER.sub(" ", answer).strip()
+    found = []
+    for m in _NAME.finditer(body):
+        if m.start() == 0 and m.group(0).lower() in STOPWORDS | {"yes", "no"}:
+            continue
+        found += [w for w in words(m.group(0)) if w not in STOPWORDS and stem(w) not in q]
+    return found

@@ -9,11 +9,9 @@ from typing import Any
 from langchain_core.messages import AIMessage, AIMessageChunk
 
 
-def reply(answer: str, citations: list[tuple[int, str]], answerable: bool = True) -> str:
-    """The JSON a well-behaved model would send."""
-    return json.dumps(
-        {"answer": answer, "citations": [{"key": k, "quote": q} for k, q in citations], "answerable": answerable}
-    )
+def reply(answer: str, ids: list[int], span: str = "", verdict: str = "none") -> str:
+    """The JSON a well-behaved model would send: the sentence numbers it rests on, a span, a verdict, the answer."""
+    return json.dumps({"ids": ids, "span": span, "verdict": verdict, "answer": answer})
 
 
 class ScriptedChat:
@@ -21,9 +19,10 @@ class ScriptedChat:
 
     model_name = "scripted"
 
-    def __init__(self, *replies: str, piece: int = 7) -> None:
+    def __init__(self, *replies: str, piece: int = 7, confirm: str = "yes") -> None:
         self.replies = list(replies)
         self.piece = piece
+        self.confirm = confirm
         self.calls: list[list[Any]] = []
 
     def stream(self, messages: list[Any], **kwargs: Any) -> Iterator[AIMessageChunk]:
@@ -35,4 +34,6 @@ class ScriptedChat:
 
     def invoke(self, messages: list[Any], **kwargs: Any) -> AIMessage:
         self.calls.append(messages)
+        if str(messages[-1].content).startswith("Check your reply"):
+            return AIMessage(content=json.dumps({"answers": self.confirm}))
         return AIMessage(content=self.replies.pop(0))

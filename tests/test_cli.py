@@ -124,14 +124,12 @@ def test_broken_json_from_the_model(
 
 
 def good_reply(question: str) -> str:
-    """What a well-behaved model would answer: cite the retrieved passage that holds 1,700."""
+    """What a well-behaved model would answer: point at the shown sentence that holds 1,700."""
     from qa import QA
+    from qa.evidence import build_evidence
 
-    key = next(p.key for p in QA().retrieve(question) if "1,700" in p.text)
-    return json.dumps(
-        {"answer": f"About 1,700 troops [{key}].", "citations": [{"key": key, "quote": "about 1,700 troops"}],
-         "answerable": True}
-    )  # fmt: skip
+    sid = next(s.id for s in build_evidence(QA().retrieve(question)).sentences if "1,700" in s.text)
+    return json.dumps({"ids": [sid], "span": "about 1,700 troops", "verdict": "none", "answer": "About 1,700 troops."})
 
 
 def test_ask_json_against_an_openai_compatible_endpoint(
@@ -158,9 +156,8 @@ def test_plain_output_lists_sources(
         code, out, _ = run(["ask", "How many troops are going to Poland?"], capsys)
     assert code == 0
     lines = out.splitlines()
-    key = json.loads(reply)["citations"][0]["key"]
-    assert lines[0] == f"About 1,700 troops [{key}]."
-    assert "Sources" in lines and any(line.startswith(f"[{key}] ") for line in lines)
+    assert lines[0] == "About 1,700 troops [1]."
+    assert "Sources" in lines and any(line.startswith("[1] ") for line in lines)
     assert "\x1b[" not in out  # no colour codes when not a terminal
 
 

@@ -25,15 +25,10 @@ from tests.test_integration import _free_port, chroma_server  # noqa: F401  (the
 pytestmark = pytest.mark.integration
 QUESTION = "How many troops are going to Poland?"
 QUOTE = "about 1,700 troops"
-# A fixed reply citing keys 1..4 (k, and the most the answer schema allows) with the same quote: whichever
-# passage holds it verifies and the rest are dropped, so the answer doesn't depend on how retrieval ranks it.
-CITED_REPLY = json.dumps(
-    {
-        "answer": "About 1,700 troops [1].",
-        "citations": [{"key": k, "quote": QUOTE} for k in range(1, 5)],
-        "answerable": True,
-    }
-)
+# A fixed reply pointing at sentences 1..4 (the most the answer schema allows) with the answer span: when none
+# of them holds the span, code cites the shown sentence that does, so the answer doesn't depend on how
+# retrieval ranks the passages.
+CITED_REPLY = json.dumps({"ids": [1, 2, 3, 4], "span": QUOTE, "verdict": "none", "answer": "About 1,700 troops."})
 
 
 @contextmanager

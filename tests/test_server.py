@@ -59,7 +59,7 @@ class FixedChat:
         prompt = str(messages[-1].content)
         blocks = re.finditer(r"^\[(\d+)\] (.*?)(?=^\[\d+\] |\Z)", prompt, re.M | re.S)
         key = next((int(b.group(1)) for b in blocks if QUOTE in b.group(2)), 1)
-        return reply(f"About 1,700 troops [{key}].", [(key, QUOTE)])
+        return reply("About 1,700 troops.", [key], QUOTE)
 
     def stream(self, messages: list[Any], **kwargs: Any) -> Iterator[AIMessageChunk]:
         self.calls.append(("stream", messages))

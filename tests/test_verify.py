@@ -1,0 +1,141 @@
+"""The support rules: what of a model's reply is shown, decided in code (qa.verify)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from qa.answer import REFUSAL_TEXT, verify
+from qa.models import Passage
+from qa.settings import Settings
+from qa.verify import ModelReply, new_facts, relation_coverage, unbacked
+
+ARTICLE = (
+    "Biden met with Defense Secretary Lloyd Austin and Gen. Mark Milley at the White House on Tuesday. "
+    "The US deployment to Poland consists of about 1,700 troops from an 82nd Airborne Division infantry brigade "
+    "combat team based at Fort Bragg in North Carolina. "
+    "Another 300 troops from Fort Bragg will go to Germany. "
+    "These forces are not going to fight in Ukraine, Pentagon press secretary John Kirby said."
+)
+S = Settings()
+
+
+def passages() -> list[Passage]:
+    mid = ARTICLE.index("Another 300")
+    return [
+        Passage(key=1, chunk_id="d:h:0", doc_id="d", title="Troops", text=ARTICLE[:mid].strip(), char_start=0,
+                char_end=len(ARTICLE[:mid].strip()), score=0.7),
+        Passage(key=2, chunk_id="d:h:1", doc_id="d", title="Troops", text=ARTICLE[mid:], char_start=mid,
+                char_end=len(ARTICLE), score=0.6),
+    ]  # fmt: skip
+
+
+def ask(question: str, ids: list[int], span: str, answer: str, verdict: str = "none", **kw: object):  # type: ignore[no-untyped-def]
+    reply = ModelReply(ids=ids, span=span, verdict=verdict, answer=answer)  # type: ignore[arg-type]
+    return verify(question, passages(), reply, S, **kw)  # type: ignore[arg-type]
+
+
+def test_a_supported_answer_cites_the_article_sentence_with_exact_offsets() -> None:
+    a = ask("How many troops are going to Poland?", [2], "about 1,700 troops", "About 1,700 troops are going.")
+    assert a.answerable and a.answer == "About 1,700 troops are going [1]."
+    (c,) = a.citations
+    assert c.quote.startswith("The US deployment to Poland") and ARTICLE[c.char_start : c.char_end] == c.quote
+    assert c.passage_key == 1 and c.chunk_id == "d:h:0"
+
+
+def test_invented_name_is_refused_the_hanks_regression() -> None:
+    # Measured with the local model: "Who commands the 82nd Airborne Division?" (the article never says)
+    # was answered with a made-up commander, cited to the sentence about the brigade.
+    hanks = (
+        "Hanks, who is the commander of the 82nd Airborne Division Infantry Brigade Combat Team based at Fort Bragg."
+    )
+    for span in ("Hanks", "82nd Airborne Division", "infantry brigade combat team"):
+        a = ask("Who commands the 82nd Airborne Division?", [2], span, hanks)
+        assert not a.answerable and a.answer == REFUSAL_TEXT, span
+        assert a.citations == []
+
+
+def test_invented_number_or_date_in_the_answer_is_not_shown() -> None:
+    a = ask("How many troops are going to Poland?", [2], "2,500 troops", "2,500 troops.")
+    assert not a.answerable
+    # the answer sentence invents a date, but the span is verified: the span is shown instead
+    a = ask("How many troops are going to Poland?", [2], "about 1,700 troops", "About 1,700 troops arrive on 24 March.")
+    assert a.answerable and a.answer == "about 1,700 troops [1]." and "March" not in a.answer
+
+
+def test_pointing_one_sentence_off_is_corrected_by_the_span() -> None:
+    a = ask("Where is the brigade combat team based?", [1], "Fort Bragg", "At Fort Bragg.")
+    assert a.answerable and a.evidence_ids == [2]
+    (c,) = a.citations
+    assert "Fort Bragg in North Carolina" in c.quote
+
+
+def test_a_true_sentence_about_something_else_is_withheld() -> None:
+    # Nearby but not an answer: a real quote, a backed span, and none of what the question asks about.
+    a = ask("What French general led the invasion?", [1], "Gen. Mark Milley", "Gen. Mark Milley.")
+    assert not a.answerable and "something else" in (a.refusal_reason or "")
+
+
+def test_the_cross_encoder_can_vouch_for_a_paraphrase() -> None:
+    q = "From which post in the Tar Heel State are the paratroopers leaving?"
+    assert not ask(q, [2], "Fort Bragg", "Fort Bragg.").answerable  # few shared words
+
+    def scorer(question: str, texts: Sequence[str]) -> list[float]:
+        return [3.0 for _ in texts]
+
+    a = ask(q, [2], "Fort Bragg", "Fort Bragg.", scorer=scorer)
+    assert a.answerable and a.checks["relevance"] == 3.0
+
+
+def test_answers_from_two_sentences_cite_both() -> None:
+    a = ask(
+        "How many troops from Fort Bragg are going to Poland and Germany?",
+        [2, 3],
+        "1,700",
+        "About 1,700 go to Poland and another 300 to Germany.",
+    )
+    assert a.answerable and [c.key for c in a.citations] == [1, 2]
+    assert a.answer.endswith("[1] [2].")
+
+
+def test_yes_no_verdict_leads_and_a_yes_on_a_negated_sentence_is_refused() -> None:
+    q = "Will these troops fight in Ukraine?"
+    a = ask(q, [4], "not going to fight in Ukraine", "They are not going to fight in Ukraine.", verdict="no")
+    assert a.answerable and a.answer.startswith("No, they are not going")
+    a = ask(q, [4], "fight in Ukraine", "They will fight in Ukraine.", verdict="yes")
+    assert not a.answerable and "negated" in (a.refusal_reason or "")
+    a = ask(q, [4], "fight in Ukraine", "No, they will not.", verdict="yes")
+    assert not a.answerable and "disagree" in (a.refusal_reason or "")
+
+
+def test_empty_ids_unknown_ids_and_restating_answers_are_refusals() -> None:
+    assert "no sentence" in (ask("Who won?", [], "", "").refusal_reason or "")
+    a = ask("Who won?", [9], "Biden", "Biden.")
+    assert not a.answerable and a.dropped_citations == 1
+    a = ask("Where exactly in Poland will the troops go?", [2], "Poland", "The troops will go to Poland.")
+    assert not a.answerable
+
+
+def test_who_questions_need_a_name_the_question_does_not_hold() -> None:
+    a = ask("Who met Biden at the White House?", [1], "Lloyd Austin and Gen. Mark Milley", "Austin and Milley.")
+    assert a.answerable and "Austin" in a.answer
+    a = ask("Who is going to Poland?", [2], "about 1,700 troops", "About 1,700 troops.")
+    assert not a.answerable and "who" in (a.refusal_reason or "")
+
+
+def test_premise_check_modes() -> None:
+    s_on = Settings(answer={"premise_check": "on"})
+    reply = ModelReply(ids=[2], span="1,700", verdict="none", answer="About 1,700.")
+    q = "How many troops are going to Lithuania?"
+    assert "Lithuania" in (verify(q, passages(), reply, s_on).refusal_reason or "")
+    assert verify(q, passages(), reply, S).refusal_reason is None or "Lithuania" not in (
+        verify(q, passages(), reply, S).refusal_reason or ""
+    )
+    assert "2,500" in (verify("Why are 2,500 troops going?", passages(), reply, S).refusal_reason or "")
+    # a demonym is the same name: "American" troops are the "US" troops of the article
+    assert "American" not in (verify("How many American troops go?", passages(), reply, s_on).refusal_reason or "")
+
+
+def test_helpers() -> None:
+    assert new_facts("Kirby said 300 go.", "Who said it?") == (["kirby", "300"], ["go"])
+    assert relation_coverage("Who commands the brigade?", ["The brigade is at Fort Bragg."]) == 0.5
+    assert unbacked("Hanks leads it.", "Who leads it?", ["Milley leads it."], 0.5) == ["hanks"]
