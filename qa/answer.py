@@ -224,9 +224,11 @@ def stream_answer(
         said_text = reply.model_dump_json()
     t1 = time.perf_counter()
     answer = verify(question, passages, reply, settings, scorer, evidence)
-    if answer.answerable and settings.answer.confirm:
-        said = confirm(chat, messages, said_text, answer.evidence_ids, question, settings)
-        answer = apply_confirmation(answer, said, answer.evidence_ids, settings)
+    if reply.ids and settings.answer.confirm and evidence.get(reply.ids[0]) is not None:
+        # Asked whenever the model claims an answer (not only when the checks pass), so a recorded eval
+        # run can be re-scored under any check policy; the verdict only ever withholds.
+        said = confirm(chat, messages, said_text, reply.ids, question, settings)
+        answer = apply_confirmation(answer, said, reply.ids, settings)
     answer.raw_reply = reply.model_dump_json()
     answer.usage = usage
     answer.model = str(getattr(chat, "model_name", "") or "")
@@ -286,15 +288,10 @@ def confirm(
 
 
 def apply_confirmation(answer: Answer, said: str, asked_ids: Sequence[int], settings: Settings) -> Answer:
-    """Record the follow-up's verdict on ``asked_ids``; with ``answer.confirm`` a "no" on the same ids refuses."""
+    """Record the follow-up's verdict on the model's ``asked_ids``; with ``answer.confirm`` a "no" refuses."""
     answer.checks["confirm"] = said
     answer.checks["confirm_ids"] = list(asked_ids)
-    if (
-        settings.answer.confirm
-        and answer.answerable
-        and said == "no"
-        and list(asked_ids) == list(answer.evidence_ids)
-    ):
+    if settings.answer.confirm and answer.answerable and said == "no":
         return refusal(
             answer.question,
             answer.passages,

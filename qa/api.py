@@ -331,9 +331,8 @@ class QA:
     ) -> Answer:
         """Check a recorded model reply again with the current settings (offline eval replay).
 
-        ``recorded`` is the recording's ``checks``: its follow-up verdict ("confirm") is applied again when
-        it was given on the same sentences. Raises ModelOutputError when ``raw_reply`` is not a reply of the
-        expected shape.
+        ``recorded`` is the recording's ``checks``: its follow-up verdict ("confirm") is applied again.
+        Raises ModelOutputError when ``raw_reply`` is not a reply of the expected shape.
         """
         from qa.answer import apply_confirmation, parse_reply, verify
         from qa.guard import split_instructions

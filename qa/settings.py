@@ -129,6 +129,11 @@ class AnswerSettings(BaseModel):
         description="Refuse when the question takes for granted a number ('numbers'), or a number or a "
         "capitalised name ('on'), that no retrieved passage mentions.",
     )
+    anchors: bool = Field(
+        default=False,
+        description="Refuse when a name or number the question is about occurs neither in the cited sentences "
+        "nor in the sentence before each (catches questions about a swapped entity; costs some multi-hop answers).",
+    )
     confirm: bool = Field(
         default=True,
         description="After an answer passes the checks in code, ask the model one short follow-up (its cached "

@@ -284,7 +284,8 @@ def check_reply(
     verdict = verdict_asked(question, reply)
     gaps = unbacked(sentence, question, context, cfg.min_support) if sentence else ["(empty answer)"]
     if not gaps and verdict == "none" and not any(new_facts(sentence, question)):
-        gaps = ["(nothing beyond the question's own words)"]
+        checks["answer_restates_question"] = True
+        return refusal(question, passages, "the answer only repeats the question's own words", **common)
     if gaps:
         checks["answer_unbacked"] = gaps
         if not span_ok:
@@ -298,15 +299,28 @@ def check_reply(
         checks["answer_from_span"] = True
 
     # 4. Are the cited sentences about what the question asks?
-    import os
+    if _NEGATION.search(question) and not any(_NEGATION.search(t) for t in texts):
+        # "Who wasn't on the expedition?" answered from a sentence listing who was.
+        return refusal(
+            question, passages, "the question asks what is not so, and the cited sentences only say what is", **common
+        )
+    lost = anchors_missing(question, _with_previous(cited, evidence) + context[len(texts) :])
+    if lost:
+        checks["anchors_missing"] = lost
+        if cfg.anchors:
+            return refusal(
+                question,
+                passages,
+                f"the cited sentences (and the one before each) never mention {', '.join(lost)}, "
+                "which the question is about",
+                **common,
+            )
 
-    win = os.environ.get("XWIN", "0") == "1"
-    ctx_texts = _with_previous(cited, evidence) if win else texts
-    coverage = relation_coverage(question, ctx_texts + context[len(texts) :])
+    coverage = relation_coverage(question, context)
     checks["relation_coverage"] = round(coverage, 3)
     relevance: float | None = None
     if scorer is not None:
-        relevance = scorer(question, [" ".join(ctx_texts)])[0]
+        relevance = scorer(question, [" ".join(texts)])[0]
         checks["relevance"] = round(relevance, 3)
     related = coverage >= cfg.min_relation or (relevance is not None and relevance >= cfg.min_relevance)
     if not related:
@@ -346,6 +360,20 @@ def check_reply(
         passages=list(passages),
         **{**common, "evidence_ids": [s.id for s in cited]},
     )
+
+
+def anchors_missing(question: str, texts: Sequence[str]) -> list[str]:
+    """The question's numbers and names (capitalised words past its first) that ``texts`` don't mention."""
+    have = set().union(*(stems(t) for t in texts)) if texts else set()
+    out: list[str] = []
+    for pos, m in enumerate(re.finditer(r"[0-9][0-9,.]*[0-9]|[0-9]|[A-Z][\w'’-]*", question)):
+        tok = m.group(0)
+        if pos == 0 and m.start() < 3 and not tok[0].isdigit():
+            continue
+        parts = [w for w in words(tok) if w not in STOPWORDS and w not in _WH]
+        if parts and not all((w if is_number(w) else stem(w)) in have or _SAME_NAME.get(w) in have for w in parts):
+            out.append(tok)
+    return out
 
 
 def _with_previous(cited: Sequence[Sentence], evidence: Evidence) -> list[str]:

@@ -156,4 +156,4 @@ def test_a_no_from_the_follow_up_check_withholds_the_answer_and_a_yes_approves_n
     # a "yes" cannot rescue an answer the checks in code refused
     chat = ScriptedChat(reply("Hanks leads them.", [1], "Hanks"), confirm="yes")
     final = _run(chat, "Who leads the troops going to Poland?")[-1]
-    assert isinstance(final, Answer) and not final.answerable and len(chat.calls) == 1
+    assert isinstance(final, Answer) and not final.answerable and final.checks["confirm"] == "yes"
