@@ -136,6 +136,7 @@ def create_app(qa: QA, settings: Settings, serve: ServeSettings | None = None) -
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        gens.start()
         yield
         gens.shutdown()
 

@@ -104,6 +104,7 @@ class Generations:
     def __init__(self, slots: int, queue: int, retry_after_s: int) -> None:
         self.slots, self.queue, self.retry_after_s = slots, queue, retry_after_s
         self._pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="qa-generate")
+        self._closed = False
         self._lock = threading.Lock()
         self.running = 0
         self.waiting = 0
@@ -150,12 +151,22 @@ class Generations:
                 self.waiting -= 1
                 self._jobs.discard(job)
 
+    def start(self) -> None:
+        """Make the pool ready again after a shutdown (an app run by a second server, or a test client's
+        lifespan per request)."""
+        with self._lock:
+            if self._closed:
+                self._pool = ThreadPoolExecutor(max_workers=self.slots, thread_name_prefix="qa-generate")
+                self._closed = False
+
     def shutdown(self) -> None:
         """Stop every job and the pool (running workers end at their next token)."""
         with self._lock:
             jobs = list(self._jobs)
         for job in jobs:
             self.finish(job)
+        with self._lock:
+            self._closed = True
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 

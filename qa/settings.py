@@ -135,7 +135,7 @@ class AnswerSettings(BaseModel):
         "nor in the sentence before each (catches questions about a swapped entity; costs some multi-hop answers).",
     )
     confirm: bool = Field(
-        default=True,
+        default=False,
         description="After an answer passes the checks in code, ask the model one short follow-up (its cached "
         "prompt reused): do the cited sentences answer the question? A 'no' withholds the answer; a 'yes' "
         "approves nothing on its own.",

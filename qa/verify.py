@@ -104,6 +104,10 @@ _YES_NO_QUESTION = re.compile(
     r"\s*(is|are|was|were|will|would|do|does|did|can|could|has|have|had|should|shall|may|might)\b", re.I
 )
 _NEGATION = re.compile(r"\b(not|no|never|neither|nor|cannot|without)\b|n't\b|n’t\b", re.I)
+# A question whose own verb is negated ("Who wasn't…", "Which city did not…"), not one quoting a negation.
+_NEGATED_QUESTION = re.compile(
+    r"\s*(who|whom|what|which|where|when|why|how)\b(?:\s+[\w'’-]+){0,3}?\s+(?:\w+n['’]t|not|never)\b", re.I
+)
 _MARKER = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
 _NAME = re.compile(r"\b[A-Z][\w'’.-]*")
 # Demonyms and short forms an article and a question use interchangeably.
@@ -186,8 +190,14 @@ def unbacked(answer: str, question: str, texts: Sequence[str], min_support: floa
 
 
 def verdict_asked(question: str, reply: ModelReply) -> str:
-    """The reply's verdict when the question asks yes or no, else "none"."""
-    return reply.verdict if is_yes_no(question) else "none"
+    """The reply's verdict when the question asks yes or no ("none" otherwise); a reply that left the
+    verdict out but begins its answer with yes or no gives it there."""
+    if not is_yes_no(question):
+        return "none"
+    if reply.verdict != "none":
+        return reply.verdict
+    head = re.match(r"\s*(yes|no)\b", reply.answer, re.I)
+    return head.group(1).lower() if head else "none"
 
 
 def is_yes_no(question: str) -> bool:
@@ -271,7 +281,7 @@ def check_reply(
                 checks["span_relocated"] = [s.id for s in cited]
                 cited = moved
                 span_ok = True
-    if span_ok and verdict_asked(question, reply) == "none" and not any(new_facts(span, question)):
+    if span_ok and not is_yes_no(question) and not any(new_facts(span, question)):
         # "Where in Romania?" → "Romania": a span that only repeats the question answers nothing by itself.
         checks["span_restates_question"] = True
         span_ok = False
@@ -283,7 +293,7 @@ def check_reply(
     sentence = " ".join(_MARKER.sub("", reply.answer).split())
     verdict = verdict_asked(question, reply)
     gaps = unbacked(sentence, question, context, cfg.min_support) if sentence else ["(empty answer)"]
-    if not gaps and verdict == "none" and not any(new_facts(sentence, question)):
+    if not gaps and not is_yes_no(question) and not any(new_facts(sentence, question)):
         checks["answer_restates_question"] = True
         return refusal(question, passages, "the answer only repeats the question's own words", **common)
     if gaps:
@@ -299,7 +309,7 @@ def check_reply(
         checks["answer_from_span"] = True
 
     # 4. Are the cited sentences about what the question asks?
-    if _NEGATION.search(question) and not any(_NEGATION.search(t) for t in texts):
+    if _NEGATED_QUESTION.match(question) and not any(_NEGATION.search(t) for t in texts):
         # "Who wasn't on the expedition?" answered from a sentence listing who was.
         return refusal(
             question, passages, "the question asks what is not so, and the cited sentences only say what is", **common

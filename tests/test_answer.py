@@ -75,8 +75,13 @@ def test_field_stream_handles_escapes_split_across_pieces() -> None:
     assert out == 'He said "no" \u2014 twice\n[1]'
 
 
-def _run(chat: ScriptedChat, question: str, ps: list[Passage] | None = None) -> list[str | Answer]:
-    return list(stream_answer(lambda: chat, question, passages() if ps is None else ps, S))  # type: ignore[arg-type,return-value]
+def _run(
+    chat: ScriptedChat, question: str, ps: list[Passage] | None = None, settings: Settings = S
+) -> list[str | Answer]:
+    return list(stream_answer(lambda: chat, question, passages() if ps is None else ps, settings))  # type: ignore[arg-type,return-value]
+
+
+CONFIRM = Settings(answer={"confirm": True})
 
 
 def test_stream_yields_text_then_the_verified_answer() -> None:
@@ -97,8 +102,11 @@ def test_broken_json_gets_one_repair_attempt() -> None:
     chat = ScriptedChat('{"ids": [1], "span": "About 1,700', reply("About 1,700 troops.", [1], "about 1,700 troops"))
     final = _run(chat, "How many troops are going to Poland?")[-1]
     assert isinstance(final, Answer) and final.answerable
-    assert len(chat.calls) == 3 and "not valid JSON" in str(chat.calls[1][-1].content)
-    assert '"ids":[1]' in str(chat.calls[2][-2].content)  # the follow-up check sees the repaired reply
+    assert len(chat.calls) == 2 and "not valid JSON" in str(chat.calls[1][-1].content)
+    # with the follow-up check on, it sees the repaired reply
+    chat = ScriptedChat('{"ids": [1], "span": "About 1,700', reply("About 1,700 troops.", [1], "about 1,700 troops"))
+    final = _run(chat, "How many troops are going to Poland?", settings=CONFIRM)[-1]
+    assert len(chat.calls) == 3 and '"ids":[1]' in str(chat.calls[2][-2].content)
 
 
 def test_broken_json_twice_is_a_clear_error() -> None:
@@ -141,7 +149,7 @@ def test_passages_of_nothing_but_planted_instructions_are_refused_without_the_mo
 def test_a_no_from_the_follow_up_check_withholds_the_answer_and_a_yes_approves_nothing() -> None:
     good = reply("About 1,700 troops.", [1], "about 1,700 troops")
     chat = ScriptedChat(good, confirm="no")
-    final = _run(chat, "How many troops are going to Poland?")[-1]
+    final = _run(chat, "How many troops are going to Poland?", settings=CONFIRM)[-1]
     assert isinstance(final, Answer) and not final.answerable and "asked again" in (final.refusal_reason or "")
     follow_up = chat.calls[-1]
     # the follow-up extends the first conversation (so a prompt cache reuses it) and names the cited sentence
@@ -155,5 +163,5 @@ def test_a_no_from_the_follow_up_check_withholds_the_answer_and_a_yes_approves_n
     assert isinstance(final, Answer) and final.answerable
     # a "yes" cannot rescue an answer the checks in code refused
     chat = ScriptedChat(reply("Hanks leads them.", [1], "Hanks"), confirm="yes")
-    final = _run(chat, "Who leads the troops going to Poland?")[-1]
+    final = _run(chat, "Who leads the troops going to Poland?", settings=CONFIRM)[-1]
     assert isinstance(final, Answer) and not final.answerable and final.checks["confirm"] == "yes"

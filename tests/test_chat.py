@@ -15,7 +15,6 @@ from langchain_core.messages import AIMessage, BaseMessage
 from rich.console import Console
 
 from qa.answer import REFUSAL_TEXT
-from qa.answer import cite as answer_cite
 from qa.chat import ChatSession, clean_rewrite, is_followup
 from qa.errors import ModelUnavailableError
 from qa.models import Answer, Citation, DocumentInfo, Filters, Passage
@@ -49,8 +48,11 @@ PASSAGES = [passage(1, POLAND, 4439), passage(2, RUSSIA, 1785, 0.3), passage(3, 
 
 
 def cite(p: Passage, quote: str) -> Citation:
-    offset = p.text.index(quote)
-    return answer_cite(p, offset, offset + len(quote), "model")
+    at = p.char_start + p.text.index(quote)
+    return Citation(
+        key=p.key, passage_key=p.key, doc_id=p.doc_id, title=p.title, chunk_id=p.chunk_id, quote=quote,
+        char_start=at, char_end=at + len(quote), score=p.score,
+    )  # fmt: skip
 
 
 def answer(question: str, text: str, *quotes: tuple[int, str]) -> Answer:

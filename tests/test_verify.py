@@ -139,3 +139,23 @@ def test_helpers() -> None:
     assert new_facts("Kirby said 300 go.", "Who said it?") == (["kirby", "300"], ["go"])
     assert relation_coverage("Who commands the brigade?", ["The brigade is at Fort Bragg."]) == 0.5
     assert unbacked("Hanks leads it.", "Who leads it?", ["Milley leads it."], 0.5) == ["hanks"]
+
+
+def test_a_negated_question_needs_a_negated_sentence() -> None:
+    # "Who wasn't…" answered from a sentence saying who was: a true sentence, the wrong answer.
+    a = ask("Who wasn't at the White House meeting on Tuesday?", [1], "Lloyd Austin", "Lloyd Austin.")
+    assert not a.answerable and "not so" in (a.refusal_reason or "")
+    # a negation inside a description in the question is not the question's own
+    a = ask(
+        "What is the job title of the official who said the forces are not going to fight?",
+        [4],
+        "Pentagon press secretary",
+        "Pentagon press secretary.",
+    )
+    assert a.answerable
+
+
+def test_a_yes_no_answer_that_leaves_the_verdict_out_gets_it_from_its_first_word() -> None:
+    q = "Will these troops fight in Ukraine?"
+    a = ask(q, [4], "not going to fight", "No, they are not going to fight in Ukraine.")
+    assert a.answerable and a.answer.startswith("No, they are not going")
