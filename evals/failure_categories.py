@@ -19,7 +19,7 @@ REFUSAL_CATEGORIES = [
         "refused: quote or answer not backed by the cited text",
         ["no citation could be verified", "no sentence of the answer", "is not in the sentences it cites",
          "only repeats", "sentence numbers that were not shown"],
-    ),  # fmt: skip
+    ),
     ("refused: missing-premise check", ["passages never mention"]),
     (
         "refused: cited sentences judged about something else",

@@ -144,6 +144,13 @@ def question_terms(question: str) -> list[str]:
     return [w for w in content_words(question) if w not in _WH]
 
 
+def relation_terms(question: str) -> list[str]:
+    """The question's ordinary terms: what it asks about, without its names and numbers ("population" in
+    "What is the population of Poland?")."""
+    names = {w for m in _NAME.finditer(question) if m.start() > 0 for w in words(m.group(0))}
+    return [w for w in question_terms(question) if w not in names and not is_number(w)]
+
+
 def relation_coverage(question: str, texts: Sequence[str]) -> float:
     """Share of the question's terms that occur (by stem) in ``texts``; 1.0 for a question with none."""
     terms = {stem(w) for w in question_terms(question)}
@@ -332,9 +339,18 @@ def check_reply(
     if scorer is not None:
         relevance = scorer(question, [" ".join(texts)])[0]
         checks["relevance"] = round(relevance, 3)
-    related = coverage >= cfg.min_relation or (relevance is not None and relevance >= cfg.min_relevance)
+    # The names of "What is the population of Poland?" are easy to match; what it asks about
+    # ("population") must be there too, or the cross-encoder must vouch for the sentences.
+    have = set().union(*(stems(t) for t in context))
+    ordinary = relation_terms(question)
+    asks_about = not ordinary or any(stem(w) in have for w in ordinary)
+    related = (coverage >= cfg.min_relation and asks_about) or (
+        relevance is not None and relevance >= cfg.min_relevance
+    )
     if not related:
         why = f"the cited sentences hold {coverage:.0%} of the question's terms"
+        if not asks_about:
+            why += f" and none of {', '.join(repr(w) for w in ordinary[:3])}"
         if relevance is not None:
             why += f" and the cross-encoder scores them {relevance:.1f} (< {cfg.min_relevance})"
         return refusal(question, passages, why + ": they are about something else", **common)

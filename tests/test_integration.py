@@ -46,7 +46,7 @@ def check_citations(answer: Answer) -> None:
     assert answer.citations, "an answer must cite"
     for c in answer.citations:
         assert text[c.char_start : c.char_end] == c.quote
-        assert c.key in {p.key for p in answer.passages}
+        assert c.passage_key in {p.key for p in answer.passages}
         assert f"[{c.key}]" in answer.answer
 
 

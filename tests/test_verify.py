@@ -118,7 +118,7 @@ def test_empty_ids_unknown_ids_and_restating_answers_are_refusals() -> None:
 def test_who_questions_need_a_name_the_question_does_not_hold() -> None:
     a = ask("Who met Biden at the White House?", [1], "Lloyd Austin and Gen. Mark Milley", "Austin and Milley.")
     assert a.answerable and "Austin" in a.answer
-    a = ask("Who is going to Poland?", [2], "about 1,700 troops", "About 1,700 troops.")
+    a = ask("Who is being deployed to Poland?", [2], "about 1,700 troops", "About 1,700 troops.")
     assert not a.answerable and "who" in (a.refusal_reason or "")
 
 
@@ -159,3 +159,27 @@ def test_a_yes_no_answer_that_leaves_the_verdict_out_gets_it_from_its_first_word
     q = "Will these troops fight in Ukraine?"
     a = ask(q, [4], "not going to fight", "No, they are not going to fight in Ukraine.")
     assert a.answerable and a.answer.startswith("No, they are not going")
+
+
+def test_the_hanks_reply_through_a_scripted_model_is_refused() -> None:
+    from qa.answer import stream_answer
+    from qa.models import Answer
+    from tests.fakes import ScriptedChat, reply
+
+    hanks = reply(
+        "Hanks, who is the commander of the 82nd Airborne Division Infantry Brigade Combat Team based at Fort "
+        "Bragg in North Carolina [1].",
+        [2],
+        "82nd Airborne Division",
+    )
+    chat = ScriptedChat(hanks)
+    final = list(stream_answer(lambda: chat, "Who commands the 82nd Airborne Division?", passages(), S))[-1]  # type: ignore[arg-type]
+    assert isinstance(final, Answer) and not final.answerable and final.answer == REFUSAL_TEXT
+    assert "Hanks" not in final.answer and final.citations == []
+
+
+def test_names_alone_do_not_make_a_sentence_about_the_question() -> None:
+    # "What is the population of Poland?" against a sentence about troops going to Poland: half the
+    # question's terms match, but not what it asks about.
+    a = ask("What is the population of Poland?", [2], "about 1,700 troops", "About 1,700 troops.")
+    assert not a.answerable and "'population'" in (a.refusal_reason or "")
