@@ -151,6 +151,19 @@ def parse_reply(text: str) -> ModelReply:
         ) from exc
 
 
+def check_question(question: str) -> str:
+    """The question, stripped; raises InputError when it is empty or longer than MAX_QUESTION_CHARS."""
+    question = question.strip()
+    if not question:
+        raise InputError("the question is empty", hint='ask something, e.g. qa ask "How many troops?"')
+    if len(question) > MAX_QUESTION_CHARS:
+        raise InputError(
+            f"the question is {len(question)} characters long (limit {MAX_QUESTION_CHARS})",
+            hint="shorten it to the question itself",
+        )
+    return question
+
+
 def stream_answer(
     get_chat: Callable[[], BaseChatModel],
     question: str,
@@ -166,14 +179,7 @@ def stream_answer(
 
     Raises InputError for an empty or over-long question, ModelError when the model fails.
     """
-    question = question.strip()
-    if not question:
-        raise InputError("the question is empty", hint='ask something, e.g. qa ask "How many troops?"')
-    if len(question) > MAX_QUESTION_CHARS:
-        raise InputError(
-            f"the question is {len(question)} characters long (limit {MAX_QUESTION_CHARS})",
-            hint="shorten it to the question itself",
-        )
+    question = check_question(question)
     t0 = time.perf_counter()
     reason = precheck(question, passages, settings)
     if reason:

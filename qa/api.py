@@ -265,7 +265,7 @@ class QA:
         Raises NoDocumentsError on an empty store, ConfigError for a bad filter date.
         """
         if doc_ids:
-            filters = (filters or Filters()).model_copy(update={"doc_ids": doc_ids})
+            filters = (filters or Filters()).model_copy(update={"doc_ids": list(dict.fromkeys(doc_ids))})
         if filters and filters.doc_ids:
             known = self.store().committed_hashes(filters.doc_ids)
             unknown = [d for d in filters.doc_ids if d not in known]
@@ -287,10 +287,11 @@ class QA:
 
         Raises NoDocumentsError, ModelError, InputError.
         """
-        from qa.answer import refusal
+        from qa.answer import check_question, refusal
         from qa.guard import split_instructions
 
         t0 = time.perf_counter()
+        check_question(question)  # before retrieval: the reranker's tokenizer can't take a 20,000-char text
         asked, instructions = split_instructions(question)
         if asked is None:
             yield refusal(

@@ -25,7 +25,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -58,7 +58,7 @@ class AskRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     question: Text = Field(min_length=1, max_length=MAX_QUESTION_CHARS, description="The question about the articles.")
-    k: int | None = Field(
+    k: StrictInt | None = Field(
         default=None, ge=1, le=20, description="Passages given to the model (default QA_RETRIEVAL_K)."
     )
     doc_ids: list[DocId] | None = Field(

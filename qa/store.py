@@ -177,7 +177,9 @@ class Store:
         """doc_id → content hash of the committed version, for the given documents or all."""
         if self._docs is None or (doc_ids is not None and not doc_ids):
             return {}
-        got = self._docs.get(ids=list(doc_ids) if doc_ids is not None else None, include=["metadatas"])
+        # Chroma rejects a repeated id (DuplicateIDError); the same document asked for twice is one.
+        ids = list(dict.fromkeys(doc_ids)) if doc_ids is not None else None
+        got = self._docs.get(ids=ids, include=["metadatas"])
         out: dict[str, str] = {}
         for doc_id, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
             h = (meta or {}).get("content_hash")

@@ -1,0 +1,50 @@
+"""Hostile and odd input (issue #14): each case a user met, kept fixed. More rows to come."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from qa import QA
+from qa.errors import InputError
+from qa.settings import Settings
+from tests.conftest import ARTICLE, MODELS_HOME, HashEmbedder
+from tests.fakes import ScriptedChat
+from tests.test_server import DOC_ID, QUESTION, FixedChat, assert_error, make_client
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    with make_client(tmp_path) as c:
+        yield c
+
+
+def make_qa(tmp_path: Path, chat: object) -> QA:
+    qa = QA(Settings(home=MODELS_HOME, store=tmp_path / "store"), embedder=HashEmbedder(), chat_model=chat)  # type: ignore[arg-type]
+    qa.ingest([ARTICLE])
+    return qa
+
+
+def test_the_same_document_id_twice_is_folded_not_a_server_error(tmp_path: Path, client: TestClient) -> None:
+    resp = client.post("/ask", json={"question": QUESTION, "doc_ids": [DOC_ID, DOC_ID]})
+    assert resp.status_code == 200, resp.text
+    assert {p["doc_id"] for p in resp.json()["passages"]} == {DOC_ID}
+    qa = make_qa(tmp_path, FixedChat())
+    assert {p.doc_id for p in qa.retrieve(QUESTION, doc_ids=[DOC_ID, DOC_ID])} == {DOC_ID}
+
+
+@pytest.mark.parametrize("k", [True, "5", 2.5])
+def test_k_must_be_a_real_integer(client: TestClient, k: object) -> None:
+    assert_error(client.post("/ask", json={"question": QUESTION, "k": k}), 422, "bad_input")
+
+
+def test_a_huge_question_gets_the_length_error_before_retrieval(tmp_path: Path) -> None:
+    chat = ScriptedChat()
+    qa = make_qa(tmp_path, chat)
+    for size in (2_001, 20_000):
+        with pytest.raises(InputError, match=f"the question is {size} characters long"):
+            qa.ask("w" * size)
+    assert chat.calls == []
