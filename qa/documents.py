@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,12 +51,20 @@ def discover(
     found: list[Path] = []
     failures: list[IngestFailure] = []
     for given in paths:
-        if not given.exists():
+        try:
+            exists, is_dir = given.exists(), given.is_dir()
+        except OSError as err:  # e.g. a parent folder without execute permission
+            bad = _unreadable(given, err)
+            failures.append(IngestFailure(path=str(given), reason=bad.message, hint=bad.hint))
+            continue
+        if not exists:
             failures.append(
                 IngestFailure(path=str(given), reason="does not exist", hint="Check the path and try again.")
             )
-        elif given.is_dir():
-            found.extend(f for f, rel in _walk(given) if _wanted(f.name, rel, include, exclude))
+        elif is_dir:
+            hits, unreadable = _walk(given)
+            found.extend(f for f, rel in hits if _wanted(f.name, rel, include, exclude))
+            failures.extend(unreadable)
         elif given.suffix.lower() not in SUPPORTED_SUFFIXES:
             reason = f"unsupported file type {given.suffix or '(no suffix)'!r}"
             failures.append(IngestFailure(path=str(given), reason=reason, hint=_SUPPORTED_HINT))
@@ -64,16 +73,24 @@ def discover(
     return list(dict.fromkeys(found)), failures
 
 
-def _walk(folder: Path) -> list[tuple[Path, str]]:
+def _walk(folder: Path) -> tuple[list[tuple[Path, str]], list[IngestFailure]]:
     hits: list[tuple[Path, str]] = []
-    for root, dirs, files in os.walk(folder):
+    unreadable: list[IngestFailure] = []
+
+    def on_error(err: OSError) -> None:  # a subfolder that can't be listed is reported, not skipped silently
+        where = Path(err.filename) if err.filename else folder
+        bad = _unreadable(where, err)
+        unreadable.append(IngestFailure(path=str(where), reason=bad.message.replace("the file", "the folder"),
+                                        hint=bad.hint))  # fmt: skip
+
+    for root, dirs, files in os.walk(folder, onerror=on_error):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         for name in files:
             if name.startswith(".") or Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
                 continue
             full = Path(root) / name
             hits.append((full, full.relative_to(folder).as_posix()))
-    return sorted(hits, key=lambda hit: hit[1])
+    return sorted(hits, key=lambda hit: hit[1]), unreadable
 
 
 def _wanted(name: str, rel: str, include: Sequence[str], exclude: Sequence[str]) -> bool:
@@ -104,7 +121,14 @@ def load_file(path: Path, max_bytes: int = 50_000_000) -> tuple[list[Document], 
     try:
         if path.is_dir():
             raise InputError(f"{path}: is a folder, not a file", "Pass the folder to discover() instead.")
-        size = path.stat().st_size
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            # Opening a FIFO blocks until a writer appears; a device can be endless.
+            raise InputError(
+                f"{path}: not a regular file (a pipe, socket or device)",
+                "Only regular files are read: save the article to a file first.",
+            )
+        size = st.st_size
         if suffix == ".jsonl":
             return _load_jsonl(path, max_bytes)
         if size > max_bytes:

@@ -48,3 +48,63 @@ def test_a_huge_question_gets_the_length_error_before_retrieval(tmp_path: Path) 
         with pytest.raises(InputError, match=f"the question is {size} characters long"):
             qa.ask("w" * size)
     assert chat.calls == []
+
+
+def test_a_fifo_is_listed_as_failed_and_never_opened(tmp_path: Path) -> None:
+    import os
+    import threading
+
+    from qa.documents import discover, load_file
+
+    folder = tmp_path / "d"
+    folder.mkdir()
+    (folder / "good.txt").write_text("Harbour workers unloaded 40 tonnes of grain on Monday, officials said.")
+    os.mkfifo(folder / "pipe.txt")
+    files, failures = discover([folder])
+    assert [f.name for f in files] == ["good.txt", "pipe.txt"] and not failures
+    done: list[str] = []
+
+    def read() -> None:
+        try:
+            load_file(folder / "pipe.txt")
+        except InputError as exc:
+            done.append(exc.message)
+
+    t = threading.Thread(target=read, daemon=True)
+    t.start()
+    t.join(timeout=10)
+    assert done and "not a regular file" in done[0]  # an open() would have blocked forever
+
+
+def test_an_unreadable_subfolder_or_parent_is_reported_not_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Tests run as root, where permissions don't bite; the OS errors are raised as a normal user gets them.
+    import os
+
+    from qa import documents
+
+    folder = tmp_path / "d"
+    (folder / "locked").mkdir(parents=True)
+    (folder / "good.txt").write_text("text")
+    real_walk = os.walk
+
+    def walk(top: str | os.PathLike[str], onerror: object = None, **kw: object) -> object:
+        for root, dirs, files in real_walk(top):
+            if Path(root).name == "locked" and callable(onerror):
+                onerror(PermissionError(13, "Permission denied", str(root)))
+                continue
+            yield root, dirs, files
+
+    monkeypatch.setattr(documents.os, "walk", walk)
+    files, failures = documents.discover([folder])
+    assert [f.name for f in files] == ["good.txt"]
+    (bad,) = failures
+    assert bad.path.endswith("locked") and "permission denied" in bad.reason and "folder" in bad.reason
+
+    def exists(self: Path) -> bool:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "exists", exists)
+    files, failures = documents.discover([folder / "x.txt"])
+    assert files == [] and "permission denied" in failures[0].reason and failures[0].hint
