@@ -227,7 +227,13 @@ class QA:
         return self.store().documents()
 
     def remove(self, doc_id: str) -> int:
-        """Remove one document; returns its chunk count. Raises DocumentNotFoundError."""
+        """Remove one document; returns its chunk count. Raises DocumentNotFoundError, StoreError."""
+        path = self.settings.store_path
+        if not self.settings.chroma_url and not path.exists():
+            from qa.errors import StoreError
+
+            # Opening would create an empty store just to find nothing in it.
+            raise StoreError(f"no store at {path}", hint="check --store / QA_STORE; `qa ingest` creates one")
         n = self.store().remove(doc_id)
         self.retriever.refresh_lexical()
         return n

@@ -108,3 +108,13 @@ def test_an_unreadable_subfolder_or_parent_is_reported_not_skipped(
     monkeypatch.setattr(Path, "exists", exists)
     files, failures = documents.discover([folder / "x.txt"])
     assert files == [] and "permission denied" in failures[0].reason and failures[0].hint
+
+
+def test_removing_from_a_store_that_does_not_exist_creates_nothing(tmp_path: Path) -> None:
+    from qa.errors import StoreError
+
+    missing = tmp_path / "does" / "not" / "exist"
+    qa = QA(Settings(home=MODELS_HOME, store=missing), embedder=HashEmbedder())
+    with pytest.raises(StoreError, match="no store at"):
+        qa.remove("x")
+    assert not (tmp_path / "does").exists()
