@@ -25,6 +25,7 @@ import click
 
 from qa.errors import QAError
 from qa.models import Answer, DocumentInfo, Filters
+from qa.settings import redact_url
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -383,13 +384,17 @@ def run_chat(store: Path | None, k: int | None) -> None:
         chat_model = qa.chat_model  # warm-up: the first question shouldn't pay for the server start
     spinner.clear()
     llm = settings.llm
-    where = getattr(chat_model, "openai_api_base", None) or llm.base_url
+    where = redact_url(str(getattr(chat_model, "openai_api_base", None) or llm.base_url or ""))
     model = f"{llm.model} at {where}" if llm.base_url else f"{llm.local_model} (local server at {where})"
     chunks = sum(d.chunks for d in docs)
     n_docs = f"{len(docs)} document" + ("" if len(docs) == 1 else "s")
     console.print(Text("article-qa chat", style="bold"))
     for label, value in (
-        ("store", f"{settings.chroma_url or settings.store_path} · {n_docs}, {chunks} chunks"),
+        (
+            "store",
+            f"{redact_url(settings.chroma_url) if settings.chroma_url else settings.store_path} · "
+            f"{n_docs}, {chunks} chunks",
+        ),
         ("embedder", f"{settings.embeddings.model} ({settings.embeddings.provider})"),
         ("model", model),
     ):

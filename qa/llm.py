@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from qa.errors import ConfigError, ModelError, ModelUnavailableError
-from qa.settings import Settings
+from qa.settings import Settings, redact_url
 
 if TYPE_CHECKING:
     from langchain_openai import ChatOpenAI
@@ -48,7 +48,7 @@ def translate_error(exc: Exception, settings: Settings, base_url: str | None = N
     """Turn an ``openai`` client exception into a ModelError with a message a person can act on."""
     import openai
 
-    where = base_url or settings.llm.base_url or "the local model server"
+    where = redact_url(base_url or settings.llm.base_url or "") or "the local model server"
     if isinstance(exc, openai.APITimeoutError):
         return ModelUnavailableError(
             f"the model at {where} did not answer within {settings.llm.timeout_s:.0f} s",

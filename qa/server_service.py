@@ -28,7 +28,7 @@ from qa.api import QA
 from qa.documents import unique_documents
 from qa.errors import DocumentNotFoundError, InputError, QAError
 from qa.models import Answer, Document, DocumentInfo, Filters, IngestFailure, IngestReport
-from qa.settings import Settings
+from qa.settings import Settings, redact_url
 
 if TYPE_CHECKING:
     from qa.server_runtime import Generations, Metrics
@@ -344,9 +344,9 @@ class Service:
         try:
             resp = httpx.get(base_url.rstrip("/") + "/models", timeout=self.serve.health_timeout_s)
         except httpx.HTTPError as exc:
-            return ModelHealth(base_url=base_url, local=False, reachable=False, detail=type(exc).__name__)
+            return ModelHealth(base_url=redact_url(base_url), local=False, reachable=False, detail=type(exc).__name__)
         return ModelHealth(
-            base_url=base_url, local=False, reachable=True, detail=f"GET /models: HTTP {resp.status_code}"
+            base_url=redact_url(base_url), local=False, reachable=True, detail=f"GET /models: HTTP {resp.status_code}"
         )
 
 

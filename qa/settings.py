@@ -13,6 +13,20 @@ from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def redact_url(url: str) -> str:
+    """``url`` fit to show: a user and password become ``***``, a query string ``?***``. Raises nothing."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, netloc, parts.path, "***" if parts.query else "", ""))
+
+
 class LLMSettings(BaseModel):
     """The chat model that writes answers."""
 
@@ -213,4 +227,8 @@ class Settings(BaseSettings):
         for section in ("llm", "embeddings"):
             if data[section].get("api_key"):
                 data[section]["api_key"] = "****"
+            if data[section].get("base_url"):
+                data[section]["base_url"] = redact_url(data[section]["base_url"])
+        if data.get("chroma_url"):
+            data["chroma_url"] = redact_url(data["chroma_url"])
         return data

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 from qa.errors import DocumentNotFoundError, NoDocumentsError, StoreError, StoreMismatchError
 from qa.models import Chunk, Document, DocumentInfo, Passage
-from qa.settings import Settings
+from qa.settings import Settings, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class Store:
                 url = urlparse(settings.chroma_url)
                 if not url.hostname:
                     raise StoreError(
-                        f"QA_CHROMA_URL {settings.chroma_url!r} has no host",
+                        f"QA_CHROMA_URL {redact_url(settings.chroma_url)!r} has no host",
                         hint="use e.g. http://127.0.0.1:8000",
                     )
                 return chromadb.HttpClient(
@@ -117,7 +117,7 @@ class Store:
         except StoreError:
             raise
         except Exception as exc:
-            where = settings.chroma_url or settings.store_path
+            where = redact_url(settings.chroma_url) if settings.chroma_url else settings.store_path
             raise StoreError(
                 f"cannot open the Chroma store at {where}: {exc}",
                 hint="start the server with `chroma run --path DIR --host 127.0.0.1 --port 8000`"

@@ -118,3 +118,24 @@ def test_removing_from_a_store_that_does_not_exist_creates_nothing(tmp_path: Pat
     with pytest.raises(StoreError, match="no store at"):
         qa.remove("x")
     assert not (tmp_path / "does").exists()
+
+
+SECRET_URL = "http://user:secret@127.0.0.1:9/v1?key=abc"
+
+
+def test_credentials_in_urls_are_never_shown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from qa.llm import translate_error
+    from qa.settings import redact_url
+
+    assert redact_url(SECRET_URL) == "http://***@127.0.0.1:9/v1?***"
+    assert redact_url("http://127.0.0.1:8000") == "http://127.0.0.1:8000"
+    monkeypatch.setenv("QA_LLM_BASE_URL", SECRET_URL)
+    monkeypatch.setenv("QA_CHROMA_URL", "http://admin:pw@127.0.0.1:8000")
+    settings = Settings(home=MODELS_HOME)
+    shown = str(settings.masked()) + translate_error(TimeoutError("slow"), settings).message
+    assert "secret" not in shown and "key=abc" not in shown and "pw@" not in shown
+    assert "127.0.0.1:9/v1" in shown
+    monkeypatch.delenv("QA_CHROMA_URL")
+    with make_client(tmp_path, llm_base_url=SECRET_URL) as c:
+        health = c.get("/health").text
+    assert "secret" not in health and "key=abc" not in health and "127.0.0.1:9" in health
