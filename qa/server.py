@@ -136,6 +136,9 @@ def create_app(qa: QA, settings: Settings, serve: ServeSettings | None = None) -
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        from qa.server_security import install_access_log_redactor
+
+        install_access_log_redactor()  # here, after the ASGI server set up its loggers
         gens.start()
         yield
         gens.shutdown()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
+import re
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -307,3 +309,30 @@ class GuardMiddleware:
                 raise
         if exceeded and not started:
             await qa_error_response(too_large)(scope, receive, send)
+
+
+_SECRET_PARAM = re.compile(
+    r"([?&](?:[^=&#]*(?:token|key|secret|password|passwd|auth|sig|signature|credential)[^=&#]*)=)[^&#\s]*", re.I
+)
+
+
+def redact_query(path: str) -> str:
+    """``path`` with the values of credential-like query parameters (token, key, secret…) replaced by ***."""
+    return _SECRET_PARAM.sub(r"\1***", path)
+
+
+class AccessLogRedactor(logging.Filter):
+    """Keeps ``?token=…`` and the like out of uvicorn's access log (its args: client, method, path, …)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], redact_query(args[2]), *args[3:])
+        return True
+
+
+def install_access_log_redactor() -> None:
+    """Attach AccessLogRedactor to uvicorn's access logger once (after uvicorn configured logging)."""
+    logger = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, AccessLogRedactor) for f in logger.filters):
+        logger.addFilter(AccessLogRedactor())

@@ -139,3 +139,22 @@ def test_credentials_in_urls_are_never_shown(tmp_path: Path, monkeypatch: pytest
     with make_client(tmp_path, llm_base_url=SECRET_URL) as c:
         health = c.get("/health").text
     assert "secret" not in health and "key=abc" not in health and "127.0.0.1:9" in health
+
+
+def test_tokens_in_query_strings_never_reach_the_access_log(tmp_path: Path) -> None:
+    import logging
+
+    from qa.server_security import redact_query
+
+    assert redact_query("/ask?token=abc&k=3") == "/ask?token=***&k=3"
+    assert redact_query("/health?api_key=s3cret") == "/health?api_key=***"
+    assert redact_query("/documents?limit=5") == "/documents?limit=5"
+    with make_client(tmp_path):  # the app's startup installs the filter on uvicorn's access logger
+        pass
+    logger = logging.getLogger("uvicorn.access")
+    record = logger.makeRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5555", "GET", "/documents?token=hunter2", "1.1", 401), None,
+    )  # fmt: skip
+    assert all(f.filter(record) for f in logger.filters)
+    assert "hunter2" not in record.getMessage() and "token=***" in record.getMessage()
