@@ -313,6 +313,27 @@ def _bounded_lines(fh: Any, max_bytes: int) -> Iterator[bytes | None]:
             yield None
 
 
+MAX_DOC_ID_CHARS = 200
+
+
+def check_doc_id(value: str) -> str:
+    """``value`` if it is usable as a document id everywhere (CLI, Python, every HTTP route).
+
+    Raises ValueError: blank, longer than MAX_DOC_ID_CHARS, or holding control, format (e.g. U+202E,
+    which reverses how text around it is shown) or surrogate characters.
+    """
+    import unicodedata
+
+    if not value.strip():
+        raise ValueError("must not be blank")
+    if len(value) > MAX_DOC_ID_CHARS:
+        raise ValueError(f"is {len(value)} characters long (limit {MAX_DOC_ID_CHARS})")
+    bad = next((ch for ch in value if unicodedata.category(ch) in ("Cc", "Cf", "Cs")), None)
+    if bad is not None:
+        raise ValueError(f"contains the control character U+{ord(bad):04X}")
+    return value
+
+
 def _jsonl_record(raw: bytes | None, lineno: int, stem: str, max_bytes: int) -> Document:
     fix = 'Write one JSON object per line with a non-empty "text" field.'
     if raw is None:
@@ -332,6 +353,10 @@ def _jsonl_record(raw: bytes | None, lineno: int, stem: str, max_bytes: int) -> 
     if raw_id is not None and (isinstance(raw_id, bool) or not isinstance(raw_id, str | int)):
         raise InputError('"id" must be a string or a number', "Use a string id.")
     doc_id = str(raw_id) if raw_id is not None and str(raw_id).strip() else f"{stem}-{lineno}"
+    try:
+        check_doc_id(doc_id)
+    except ValueError as err:
+        raise InputError(f'"id" {err}', "Use a short, printable id.") from None
     # Known fields that are not plain values stay in metadata rather than being mangled into strings.
     fields = {
         name: str(record.pop(name))

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Annotated, BinaryIO, Literal, Protocol
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from qa.api import QA
-from qa.documents import unique_documents
+from qa.documents import MAX_DOC_ID_CHARS, check_doc_id, unique_documents
 from qa.errors import DocumentNotFoundError, InputError, QAError
 from qa.models import Answer, Document, DocumentInfo, Filters, IngestFailure, IngestReport
 from qa.settings import Settings, redact_url
@@ -50,13 +50,11 @@ def _clean_text(value: str) -> str:
 
 def _clean_id(value: str) -> str:
     _clean_text(value)
-    if _CONTROL.search(value) or not value.strip():
-        raise ValueError("must be non-blank and free of control characters")
-    return value
+    return check_doc_id(value)  # the same rule as for ids in uploaded JSONL and on the CLI
 
 
 Text = Annotated[str, AfterValidator(_clean_text)]
-DocId = Annotated[str, AfterValidator(_clean_id), Field(min_length=1, max_length=200)]
+DocId = Annotated[str, AfterValidator(_clean_id), Field(min_length=1, max_length=MAX_DOC_ID_CHARS)]
 
 
 class HistoryTurn(BaseModel):

@@ -158,3 +158,18 @@ def test_tokens_in_query_strings_never_reach_the_access_log(tmp_path: Path) -> N
     )  # fmt: skip
     assert all(f.filter(record) for f in logger.filters)
     assert "hunter2" not in record.getMessage() and "token=***" in record.getMessage()
+
+
+@pytest.mark.parametrize("bad_id", ["x" * 10_000, "nul\u0000id", "evil\u202eid"])
+def test_an_uploaded_jsonl_id_follows_the_same_rules_as_every_other_route(tmp_path: Path, bad_id: str) -> None:
+    import json as _json
+
+    lines = _json.dumps({"id": bad_id, "text": "Trains run late in winter."}) + "\n"
+    lines += _json.dumps({"id": "fine", "text": "Ships unload grain every morning."}) + "\n"
+    with make_client(tmp_path, ingest=False) as c:
+        resp = c.post("/documents", files=[("files", ("lines.jsonl", lines.encode(), "text/plain"))])
+        assert resp.status_code == 200, resp.text
+        report = resp.json()
+        assert report["added"] == ["fine"] and len(report["failed"]) == 1 and '"id"' in report["failed"][0]["reason"]
+        # and the JSON route says no to the same id
+        assert c.post("/documents", json={"articles": [{"id": bad_id, "text": "x y z"}]}).status_code == 422
