@@ -112,9 +112,31 @@ def slugify(name: str) -> str:
 def load_file(path: Path, max_bytes: int = 50_000_000) -> tuple[list[Document], list[IngestFailure]]:
     """Read one article file into documents, with per-record failures for ``.jsonl`` lines.
 
+    A file that changes while it is read (size or modification time differ before and after) is read
+    once more; if it changes again it is reported, so half of a rewrite is never stored.
+
     Raises InputError when the whole file is unusable: unsupported, missing, unreadable, empty,
-    binary, larger than ``max_bytes``, in an undetectable encoding, or without article text.
+    binary, larger than ``max_bytes``, in an undetectable encoding, without article text, or changing.
     """
+    for _attempt in range(2):
+        before = _fingerprint(path)
+        loaded = _load_file_once(path, max_bytes)
+        if _fingerprint(path) == before:
+            return loaded
+    raise InputError(
+        f"{path}: the file changed while it was being read", "Ingest it again once whatever writes it is done."
+    )
+
+
+def _fingerprint(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def _load_file_once(path: Path, max_bytes: int) -> tuple[list[Document], list[IngestFailure]]:
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise InputError(f"{path}: unsupported file type {suffix or '(no suffix)'!r}", _SUPPORTED_HINT)

@@ -173,3 +173,32 @@ def test_an_uploaded_jsonl_id_follows_the_same_rules_as_every_other_route(tmp_pa
         assert report["added"] == ["fine"] and len(report["failed"]) == 1 and '"id"' in report["failed"][0]["reason"]
         # and the JSON route says no to the same id
         assert c.post("/documents", json={"articles": [{"id": bad_id, "text": "x y z"}]}).status_code == 422
+
+
+def test_a_file_rewritten_while_it_is_read_is_read_again_or_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from qa import documents
+
+    f = tmp_path / "a.txt"
+    f.write_text("The first version of the article, long enough to be kept as text.")
+    real = documents._load_file_once
+    rewrites = {"left": 1}
+
+    def rewriting(path: Path, max_bytes: int) -> object:
+        out = real(path, max_bytes)
+        if rewrites["left"]:
+            rewrites["left"] -= 1
+            n = rewrites["left"]
+            path.write_text("The second version of the article, written while the first was being read." + "!" * n)
+            os.utime(path, ns=(n + 1, n + 1))
+        return out
+
+    monkeypatch.setattr(documents, "_load_file_once", rewriting)
+    (doc,), _ = documents.load_file(f)
+    assert doc.text.startswith("The second version")  # read again, whole
+    rewrites["left"] = 5
+    with pytest.raises(InputError, match="changed while it was being read"):
+        documents.load_file(f)
