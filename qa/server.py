@@ -33,7 +33,7 @@ from starlette.types import Scope
 
 from qa.answer import MAX_QUESTION_CHARS
 from qa.api import QA
-from qa.errors import DocumentNotFoundError, InputError, QAError
+from qa.errors import DocumentNotFoundError, InputError, NoDocumentsError, QAError
 from qa.models import Answer, DocumentInfo, Filters, IngestReport
 from qa.server_runtime import PING, Generations, Job, Metrics
 from qa.server_security import (
@@ -45,7 +45,7 @@ from qa.server_security import (
     error_response,
     qa_error_response,
 )
-from qa.server_service import Articles, DocId, Health, HistoryTurn, Service, Text
+from qa.server_service import Articles, DocId, Health, HistoryTurn, Service, Text, public_answer
 from qa.settings import Settings
 
 log = logging.getLogger("qa.server")
@@ -155,6 +155,8 @@ def create_app(qa: QA, settings: Settings, serve: ServeSettings | None = None) -
 
     @app.exception_handler(QAError)
     async def on_qa_error(_request: Request, exc: QAError) -> Response:
+        if isinstance(exc, NoDocumentsError):  # the CLI's wording names a server folder and `qa ingest`
+            exc = NoDocumentsError("no documents have been ingested yet", hint="add articles with POST /documents")
         return qa_error_response(exc, retry_after_s=serve.retry_after_s)
 
     @app.exception_handler(RequestValidationError)
@@ -217,7 +219,7 @@ def create_app(qa: QA, settings: Settings, serve: ServeSettings | None = None) -
             async for item in job.items():
                 if isinstance(item, Answer):
                     metrics.answer(time.monotonic() - job.started, item)
-                    return Response(item.model_dump_json(), media_type="application/json")
+                    return Response(public_answer(item).model_dump_json(), media_type="application/json")
         finally:
             gens.finish(job)
         raise QAError("the answer stream ended without an answer")  # pragma: no cover - items() raises first
@@ -238,7 +240,7 @@ def create_app(qa: QA, settings: Settings, serve: ServeSettings | None = None) -
                         yield ": keep-alive\n\n"
                     elif isinstance(item, Answer):
                         metrics.answer(time.monotonic() - job.started, item)
-                        yield _sse("answer", item.model_dump_json())
+                        yield _sse("answer", public_answer(item).model_dump_json())
                         return
                     else:
                         yield _sse("token", json.dumps({"text": item}))

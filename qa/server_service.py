@@ -295,7 +295,7 @@ class Service:
         return report
 
     def documents(self) -> list[DocumentInfo]:
-        return self.qa.documents()
+        return [d.model_copy(update={"path": public_path(d.path)}) for d in self.qa.documents()]
 
     def remove(self, doc_id: str) -> int:
         with self._lock:
@@ -310,7 +310,8 @@ class Service:
             embedder = EmbedderHealth(ok=True, name=emb.name, dim=emb.dim)
         except QAError as exc:
             embedder = EmbedderHealth(ok=False, error=exc.message)
-        location = self.settings.chroma_url or str(self.settings.store_path)
+        # The server's own folders stay server-side: the store's folder name, or the Chroma URL redacted.
+        location = redact_url(self.settings.chroma_url) if self.settings.chroma_url else self.settings.store_path.name
         try:
             store = StoreHealth(ok=True, location=location, documents=len(self.qa.documents()))
         except QAError as exc:
@@ -351,6 +352,24 @@ class Service:
 def _batches(docs: list[Document], size: int) -> Iterator[list[Document]]:
     for start in range(0, len(docs), size):
         yield docs[start : start + size]
+
+
+def public_path(path: str | None) -> str | None:
+    """A document's path as API clients see it: the file name of a server path; "upload:…"/"api:…" as is."""
+    if not path or path.startswith(("upload:", "api:")):
+        return path
+    return Path(path).name
+
+
+def public_answer(answer: Answer) -> Answer:
+    """``answer`` without server paths in its passages' metadata."""
+    passages = [
+        p.model_copy(update={"metadata": {**p.metadata, "path": public_path(str(p.metadata["path"]))}})
+        if p.metadata.get("path")
+        else p
+        for p in answer.passages
+    ]
+    return answer.model_copy(update={"passages": passages})
 
 
 def _scrub(text: str, path: Path, shown: str) -> str:

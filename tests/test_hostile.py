@@ -202,3 +202,16 @@ def test_a_file_rewritten_while_it_is_read_is_read_again_or_reported(
     rewrites["left"] = 5
     with pytest.raises(InputError, match="changed while it was being read"):
         documents.load_file(f)
+
+
+def test_server_paths_stay_server_side(tmp_path: Path) -> None:
+    with make_client(tmp_path) as c:  # ARTICLE ingested from its absolute path
+        listed = c.get("/documents").json()
+        answer = c.post("/ask", json={"question": QUESTION}).text
+        health = c.get("/health").text
+    assert listed[0]["path"] == ARTICLE.name
+    for shown in (str(listed), answer, health):
+        assert str(ARTICLE.parent) not in shown and str(tmp_path) not in shown
+    with make_client(tmp_path / "empty", ingest=False) as c:
+        body = assert_error(c.post("/ask", json={"question": QUESTION}), 409, "no_documents")
+    assert str(tmp_path) not in str(body) and "qa " not in str(body) and "POST /documents" in str(body)
