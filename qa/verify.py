@@ -56,6 +56,15 @@ class ModelReply(BaseModel):
 
 _WH = frozenset(
     [
+        # words about the text rather than its content ("as mentioned in the piece")
+        "mentioned",
+        "mention",
+        "mentions",
+        "piece",
+        "story",
+        "text",
+        "report",
+        "reported",
         "what",
         "which",
         "who",
@@ -316,6 +325,15 @@ def check_reply(
         checks["answer_from_span"] = True
 
     # 4. Are the cited sentences about what the question asks?
+    stray = _stray_facts(sentence, question, texts)
+    if stray:
+        checks["stray_facts"] = stray
+        return refusal(
+            question,
+            passages,
+            f"the answer's {', '.join(stray[:3])} comes from a cited sentence about something else",
+            **common,
+        )
     if _NEGATED_QUESTION.match(question) and not any(_NEGATION.search(t) for t in texts):
         # "Who wasn't on the expedition?" answered from a sentence listing who was.
         return refusal(
@@ -386,6 +404,24 @@ def check_reply(
         passages=list(passages),
         **{**common, "evidence_ids": [s.id for s in cited]},
     )
+
+
+def _stray_facts(answer: str, question: str, texts: Sequence[str]) -> list[str]:
+    """New names and numbers of the answer found only in cited sentences that hold under a third of the
+    question's ordinary terms: "When did Russia launch its invasion?" → "on Friday", taken from a sentence
+    about what Biden said last Friday. [] for a single cited sentence (the relation check covers it)."""
+    if len(texts) < 2:
+        return []
+    ordinary = {stem(w) for w in relation_terms(question)} or {stem(w) for w in question_terms(question)}
+    need = 0.3
+    facts, _ = new_facts(answer, question)
+    out = []
+    for f in facts:
+        key = f if is_number(f) else stem(f)
+        holders = [t for t in texts if key in stems(t)]
+        if holders and not any(len(ordinary & stems(t)) > need * len(ordinary) for t in holders):
+            out.append(f)
+    return out
 
 
 def anchors_missing(question: str, texts: Sequence[str]) -> list[str]:

@@ -183,3 +183,16 @@ def test_names_alone_do_not_make_a_sentence_about_the_question() -> None:
     # question's terms match, but not what it asks about.
     a = ask("What is the population of Poland?", [2], "about 1,700 troops", "About 1,700 troops.")
     assert not a.answerable and "'population'" in (a.refusal_reason or "")
+
+
+def test_a_fact_taken_from_a_cited_sentence_about_another_event_is_refused() -> None:
+    # Measured: "When did Russia launch its invasion?" → "…on Friday", "Friday" coming from a sentence
+    # about a meeting; pointing at several sentences must not let facts wander between them.
+    text = (
+        "On Friday, Rau will meet Blinken at the State Department. "
+        "Russia has continued to build up forces near Ukraine, sparking fears of an invasion."
+    )
+    ps = [Passage(key=1, chunk_id="r:h:0", doc_id="r", text=text, char_start=0, char_end=len(text), score=0.6)]
+    reply = ModelReply(ids=[1, 2], span="Friday", verdict="none", answer="Russia launched its invasion on Friday.")
+    a = verify("When did Russia launch its full-scale invasion of Ukraine?", ps, reply, S)
+    assert not a.answerable and "friday" in (a.refusal_reason or "")
