@@ -14,10 +14,12 @@ server (QA_CHROMA_URL); each notices documents the others ingest.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import date
 from typing import Any
@@ -122,6 +124,29 @@ def _route_label(app: FastAPI, scope: Scope) -> str:
 
 def _sse(event: str, data: str) -> str:
     return f"event: {event}\ndata: {data}\n\n"
+
+
+async def _while_connected(
+    request: Request, work: Callable[[Any, Callable[[], bool]], IngestReport], arg: Any
+) -> IngestReport:
+    """Run an ingest in the thread pool, telling it when the client has gone (checked every 0.25 s)."""
+    gone = threading.Event()
+    done = asyncio.Event()
+
+    async def watch() -> None:
+        while not done.is_set():
+            if await request.is_disconnected():
+                gone.set()
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), 0.25)
+
+    watcher = asyncio.create_task(watch())
+    try:
+        return await run_in_threadpool(work, arg, gone.is_set)
+    finally:
+        done.set()
+        await watcher
 
 
 def create_app(qa: QA, settings: Settings, serve: ServeSettings | None = None) -> FastAPI:
@@ -290,7 +315,7 @@ def create_app(qa: QA, settings: Settings, serve: ServeSettings | None = None) -
                     raise InputError(
                         'no files in the multipart field "files"', hint="curl -F files=@article.txt .../documents"
                     )
-                report = await run_in_threadpool(service.ingest_uploads, uploads)
+                report = await _while_connected(request, service.ingest_uploads, uploads)
             finally:
                 await form.close()
         elif ctype.startswith("application/json"):
@@ -298,7 +323,7 @@ def create_app(qa: QA, settings: Settings, serve: ServeSettings | None = None) -
                 articles = Articles.model_validate_json(await request.body())
             except ValidationError as exc:
                 raise RequestValidationError(exc.errors(include_url=False, include_input=False)) from None
-            report = await run_in_threadpool(service.ingest_articles, articles.articles)
+            report = await _while_connected(request, service.ingest_articles, articles.articles)
         else:
             return error_response(
                 415, "bad_input", f"unsupported content type {ctype or '(none)'!r}", "send multipart/form-data or JSON"

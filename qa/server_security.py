@@ -53,6 +53,12 @@ class ServeSettings(BaseSettings):
     max_upload_mb: float = Field(
         default=50.0, gt=0, description="Largest multipart upload (all files together) in MB; larger gets 413."
     )
+    max_upload_chunks: int = Field(
+        default=2_000,
+        ge=1,
+        description="Most chunks one POST /documents may add (about 100 long articles); more gets 413 before "
+        "anything is embedded. `qa ingest` on the server has no such limit.",
+    )
     max_files: int = Field(default=100, ge=1, description="Most files accepted in one upload.")
     ask_timeout_s: float = Field(
         default=300.0,
@@ -123,6 +129,12 @@ class UnauthorizedError(ServeError):
 
 class TooLargeError(ServeError):
     status, code = 413, "too_large"
+
+
+class ClientGoneError(ServeError):
+    """The client disconnected before its upload was ingested (nobody reads the answer; logs and metrics do)."""
+
+    status, code = 499, "client_closed"
 
 
 class OverloadedError(ServeError):

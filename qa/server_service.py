@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, BinaryIO, Literal, Protocol
 
@@ -229,8 +229,12 @@ class Service:
 
     # -- documents ----------------------------------------------------------------------------------------
 
-    def ingest_uploads(self, uploads: Sequence[Upload]) -> IngestReport:
-        """Write uploads under safe names in a private temp dir, load them, ingest the good ones."""
+    def ingest_uploads(self, uploads: Sequence[Upload], cancelled: Callable[[], bool] = lambda: False) -> IngestReport:
+        """Write uploads under safe names in a private temp dir, load them, ingest the good ones.
+
+        ``cancelled`` (the client went away) is checked before each document is written: what was not yet
+        committed is dropped. Raises TooLargeError past QA_SERVE_MAX_UPLOAD_CHUNKS.
+        """
         from qa.documents import load_file
 
         max_bytes = int(self.settings.ingest.max_file_mb * 1_000_000)
@@ -265,10 +269,12 @@ class Service:
                     IngestFailure(path=_scrub(f.path, path, shown), reason=_scrub(f.reason, path, shown), hint=f.hint)
                     for f in bad
                 )
-        return self._ingest(docs, failures)
+        return self._ingest(docs, failures, cancelled)
 
-    def ingest_articles(self, articles: Sequence[Article]) -> IngestReport:
-        """Ingest JSON articles; blank ones are listed as failures."""
+    def ingest_articles(
+        self, articles: Sequence[Article], cancelled: Callable[[], bool] = lambda: False
+    ) -> IngestReport:
+        """Ingest JSON articles; blank ones are listed as failures. Cancellation and budget as for uploads."""
         docs: list[Document] = []
         failures: list[IngestFailure] = []
         for i, article in enumerate(articles):
@@ -277,14 +283,25 @@ class Service:
                 failures.append(IngestFailure(path=where, reason="the text is blank", hint="send the article text"))
                 continue
             docs.append(_article_document(article))
-        return self._ingest(docs, failures)
+        return self._ingest(docs, failures, cancelled)
 
-    def _ingest(self, docs: list[Document], failures: list[IngestFailure]) -> IngestReport:
+    def _ingest(
+        self, docs: list[Document], failures: list[IngestFailure], cancelled: Callable[[], bool]
+    ) -> IngestReport:
         t0 = time.perf_counter()
         report = IngestReport(failed=list(failures))
-        for batch in _batches(unique_documents(docs, report.failed), BATCH):
+        docs = unique_documents(docs, report.failed)
+        self._check_budget(docs)
+        from qa.server_security import ClientGoneError
+
+        def check(_done: int, _total: int, _label: str) -> None:
+            if cancelled():
+                raise ClientGoneError("the client disconnected; the rest of the upload was not ingested")
+
+        for batch in _batches(docs, BATCH):
+            check(0, 0, "")
             with self._lock:
-                part = self.qa.ingest_documents(batch)
+                part = self.qa.ingest_documents(batch, progress=check)
             report.added += part.added
             report.updated += part.updated
             report.skipped += part.skipped
@@ -293,6 +310,30 @@ class Service:
         report.seconds = round(time.perf_counter() - t0, 3)
         self.metrics.ingest(len(report.added) + len(report.updated), len(report.failed))
         return report
+
+    def _check_budget(self, docs: Sequence[Document]) -> None:
+        """Raise TooLargeError when the documents would make more chunks than one request may add."""
+        from qa.chunking import chunk_document
+        from qa.embeddings import tokenizer_for
+        from qa.server_security import TooLargeError
+
+        budget = self.serve.max_upload_chunks
+        counter = tokenizer_for(self.qa.embedder)
+        total = 0
+        for doc in docs:
+            total += len(
+                chunk_document(
+                    doc,
+                    max_tokens=self.settings.chunking.max_tokens,
+                    overlap_tokens=self.settings.chunking.overlap_tokens,
+                    count_tokens=counter.count_tokens,
+                )
+            )
+            if total > budget:
+                raise TooLargeError(
+                    f"the upload would add more than {budget} chunks (QA_SERVE_MAX_UPLOAD_CHUNKS)",
+                    hint="send the articles in smaller requests, or raise QA_SERVE_MAX_UPLOAD_CHUNKS",
+                )
 
     def documents(self) -> list[DocumentInfo]:
         return [d.model_copy(update={"path": public_path(d.path)}) for d in self.qa.documents()]

@@ -215,3 +215,47 @@ def test_server_paths_stay_server_side(tmp_path: Path) -> None:
     with make_client(tmp_path / "empty", ingest=False) as c:
         body = assert_error(c.post("/ask", json={"question": QUESTION}), 409, "no_documents")
     assert str(tmp_path) not in str(body) and "qa " not in str(body) and "POST /documents" in str(body)
+
+
+def test_an_upload_past_the_chunk_budget_is_413_before_anything_is_embedded(tmp_path: Path) -> None:
+    import json as _json
+
+    huge = _json.dumps({"id": "huge", "text": "Ships unload grain at the harbour every morning. " * 3_000}) + "\n"
+    with make_client(tmp_path, ingest=False, max_upload_chunks=50) as c:
+        resp = c.post("/documents", files=[("files", ("dump.jsonl", huge.encode(), "text/plain"))])
+        body = assert_error(resp, 413, "too_large")
+        assert "QA_SERVE_MAX_UPLOAD_CHUNKS" in body["error"]["hint"]
+        assert c.get("/documents").json() == []
+        small = c.post("/documents", json={"articles": [{"id": "s", "text": "Ships unload grain every day."}]})
+        assert small.status_code == 200 and small.json()["added"] == ["s"]
+
+
+def test_an_upload_whose_client_left_is_not_ingested(tmp_path: Path) -> None:
+    import asyncio
+
+    from qa.server import _while_connected
+    from qa.server_security import ClientGoneError
+    from qa.server_service import Article
+
+    with make_client(tmp_path, ingest=False) as c:
+        service = c.app.state.service  # type: ignore[attr-defined]
+        articles = [Article(id=f"a{i}", text=f"Article {i}: ships unload grain.") for i in range(3)]
+        with pytest.raises(ClientGoneError):
+            service.ingest_articles(articles, cancelled=lambda: True)
+        assert c.get("/documents").json() == []
+
+        class Gone:  # a request whose client has disconnected
+            async def is_disconnected(self) -> bool:
+                return True
+
+        seen: list[bool] = []
+
+        def work(arg: object, cancelled: object) -> object:
+            import time
+
+            time.sleep(0.6)  # the watcher polls every 0.25 s
+            seen.append(cancelled())  # type: ignore[operator]
+            return arg
+
+        asyncio.run(_while_connected(Gone(), work, "x"))  # type: ignore[arg-type]
+        assert seen == [True]
