@@ -332,7 +332,8 @@ def support(claim: str, evidence: Iterable[str], ignore: Iterable[str] = ()) -> 
     return found / len(claim_words), missing_numbers
 
 
-_QUESTION_SKIP = frozenset(
+#: Words a question is phrased with rather than about (question words, auxiliaries, "tell", "list"…).
+QUESTION_SKIP = frozenset(
     [
         "what",
         "which",
@@ -395,7 +396,7 @@ def unsupported_premises(question: str, passages: Iterable[str]) -> list[str]:
             if num not in numbers:
                 missing.append(tok)
             continue
-        if pos == 0 or not tok[0].isupper() or tok.lower() in _QUESTION_SKIP:
+        if pos == 0 or not tok[0].isupper() or tok.lower() in QUESTION_SKIP:
             continue
         for part in words(tok):
             if part not in STOPWORDS and stem(part) not in stems:

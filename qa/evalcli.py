@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from qa.cliopts import filter_options, make_filters
 from qa.errors import ConfigError
 from qa.settings import Settings
+
+if TYPE_CHECKING:
+    from qa.evals import CaseResult, EvalReport
 
 
 @click.command("eval")
@@ -73,7 +77,7 @@ def eval_command(
 
     from qa.api import QA
     from qa.documents import discover
-    from qa.evalreport import build_report, compare, format_differences, report_markdown, write_outputs
+    from qa.evalreport import build_report
     from qa.evals import code_version, corpus_store_path, run_eval
     from qa.evalset import load_evalset, sample_cases
     from qa.render import make_console, render_ingest_report
@@ -144,18 +148,7 @@ def eval_command(
         "retrieval": settings.retrieval.model_dump(),
         "answer": settings.answer.model_dump(),
     }
-    report = build_report(results, info, code_version())
-    if out:
-        write_outputs(report, results, out)
-    if as_json:
-        click.echo(report.model_dump_json(indent=2))
-    else:
-        click.echo(report_markdown(report))
-    if baseline:
-        diffs, ok = compare(report, json.loads(baseline.read_text()))
-        (err if as_json else make_console()).print(format_differences(diffs), markup=False)
-        if not ok:
-            sys.exit(1)
+    _emit(build_report(results, info, code_version()), results, out, as_json, baseline)
 
 
 def _replay(
@@ -163,10 +156,9 @@ def _replay(
 ) -> None:
     """``qa eval --replay``: the recorded replies of a run, checked again under the current settings."""
     from qa.api import QA
-    from qa.evalreport import build_report, compare, format_differences, report_markdown, write_outputs
+    from qa.evalreport import build_report
     from qa.evals import CaseResult, code_version, replay_eval
     from qa.evalset import load_evalset
-    from qa.render import make_console
 
     cases_file = recorded_dir / "cases.jsonl"
     report_file = recorded_dir / "report.json"
@@ -182,7 +174,16 @@ def _replay(
     info["answer"] = settings.answer.model_dump()
     qa = QA(settings)
     results = replay_eval(load_evalset(evalset), recorded, qa.reverify)
-    report = build_report(results, info, code_version())
+    _emit(build_report(results, info, code_version()), results, out, as_json, baseline)
+
+
+def _emit(
+    report: EvalReport, results: list[CaseResult], out: Path | None, as_json: bool, baseline: Path | None
+) -> None:
+    """Write the outputs, print the report, and exit 1 when a metric dropped below ``baseline``."""
+    from qa.evalreport import compare, format_differences, report_markdown, write_outputs
+    from qa.render import make_console
+
     if out:
         write_outputs(report, results, out)
     if as_json:
@@ -191,6 +192,7 @@ def _replay(
         click.echo(report_markdown(report))
     if baseline:
         diffs, ok = compare(report, json.loads(baseline.read_text()))
-        make_console().print(format_differences(diffs), markup=False)
+        # with --json, stdout holds the report alone
+        make_console(stderr=as_json).print(format_differences(diffs), markup=False)
         if not ok:
             sys.exit(1)

@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from qa.server_runtime import Generations, Metrics
     from qa.server_security import ServeSettings
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_NAME = 100
 #: Documents ingested per hold of the index lock.
 BATCH = 16

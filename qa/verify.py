@@ -24,8 +24,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from qa.chunking import split_sentences
 from qa.citations import (
+    QUESTION_SKIP,
     STOPWORDS,
     content_words,
     is_number,
@@ -54,7 +54,7 @@ class ModelReply(BaseModel):
     answer: str = Field(max_length=200, description="A short answer (at most 15 words) from those sentences only.")
 
 
-_WH = frozenset(
+_WH = QUESTION_SKIP | frozenset(
     [
         # words about the text rather than its content ("as mentioned in the piece")
         "mentioned",
@@ -65,43 +65,7 @@ _WH = frozenset(
         "text",
         "report",
         "reported",
-        "what",
-        "which",
-        "who",
-        "whom",
-        "whose",
-        "when",
-        "where",
-        "why",
-        "how",
-        "is",
-        "are",
-        "was",
-        "were",
-        "do",
-        "does",
-        "did",
-        "can",
-        "could",
-        "will",
-        "would",
-        "should",
-        "has",
-        "have",
-        "had",
-        "the",
-        "a",
-        "an",
-        "in",
-        "on",
-        "of",
-        "according",
-        "tell",
-        "please",
-        "list",
-        "name",
-        "give",
-        "i",
+        # "how many", "what kind of": the question's frame, not its subject
         "many",
         "much",
         "kind",
@@ -148,6 +112,11 @@ def stems(text: str) -> set[str]:
     return out
 
 
+def stems_of(texts: Sequence[str]) -> set[str]:
+    """The stems of every word of ``texts`` (see stems)."""
+    return set().union(*(stems(t) for t in texts)) if texts else set()
+
+
 def question_terms(question: str) -> list[str]:
     """The question's own content words (what it asks about), without question words."""
     return [w for w in content_words(question) if w not in _WH]
@@ -162,11 +131,12 @@ def relation_terms(question: str) -> list[str]:
 
 def relation_coverage(question: str, texts: Sequence[str]) -> float:
     """Share of the question's terms that occur (by stem) in ``texts``; 1.0 for a question with none."""
+    return _coverage(question, stems_of(texts))
+
+
+def _coverage(question: str, have: set[str]) -> float:
     terms = {stem(w) for w in question_terms(question)}
-    if not terms:
-        return 1.0
-    have = set().union(*(stems(t) for t in texts)) if texts else set()
-    return len(terms & have) / len(terms)
+    return len(terms & have) / len(terms) if terms else 1.0
 
 
 def new_facts(answer: str, question: str) -> tuple[list[str], list[str]]:
@@ -193,7 +163,7 @@ def unbacked(answer: str, question: str, texts: Sequence[str], min_support: floa
 
     Every new name and number must occur; of the other new words at least ``min_support`` must.
     """
-    have = set().union(*(stems(t) for t in texts)) if texts else set()
+    have = stems_of(texts)
     facts, others = new_facts(answer, question)
     missing = [f for f in facts if (f if is_number(f) else stem(f)) not in have]
     if missing:
@@ -351,7 +321,8 @@ def check_reply(
                 **common,
             )
 
-    coverage = relation_coverage(question, context)
+    have = stems_of(context)
+    coverage = _coverage(question, have)
     checks["relation_coverage"] = round(coverage, 3)
     relevance: float | None = None
     if scorer is not None:
@@ -359,7 +330,6 @@ def check_reply(
         checks["relevance"] = round(relevance, 3)
     # The names of "What is the population of Poland?" are easy to match; what it asks about
     # ("population") must be there too, or the cross-encoder must vouch for the sentences.
-    have = set().union(*(stems(t) for t in context))
     ordinary = relation_terms(question)
     asks_about = not ordinary or any(stem(w) in have for w in ordinary)
     related = (coverage >= cfg.min_relation and asks_about) or (
@@ -426,7 +396,7 @@ def _stray_facts(answer: str, question: str, texts: Sequence[str]) -> list[str]:
 
 def anchors_missing(question: str, texts: Sequence[str]) -> list[str]:
     """The question's numbers and names (capitalised words past its first) that ``texts`` don't mention."""
-    have = set().union(*(stems(t) for t in texts)) if texts else set()
+    have = stems_of(texts)
     out: list[str] = []
     for pos, m in enumerate(re.finditer(r"[0-9][0-9,.]*[0-9]|[0-9]|[A-Z][\w'’-]*", question)):
         tok = m.group(0)
@@ -452,11 +422,6 @@ def _same_name(name: str, passages: Sequence[Passage]) -> bool:
     """True when a name the passages lack is a known other form of one they have ("American" / "US")."""
     key = _SAME_NAME.get(name.lower())
     return key is not None and any(key in stems(p.text) for p in passages)
-
-
-def answer_sentences(text: str) -> list[str]:
-    """The sentences of an answer (initials and abbreviations such as "Harry S. Truman" stay whole)."""
-    return [text[s:e] for s, e in split_sentences(text)]
 
 
 _MONTHS = "january february march april may june july august september october november december"
