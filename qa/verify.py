@@ -274,11 +274,24 @@ def check_reply(
     checks["span_ok"] = span_ok
     texts = [s.text for s in cited]
     context = texts + [t for t in {evidence.block_of(s).title or "" for s in cited} if t]
+    units = list(texts)  # what the stray-facts rule weighs one by one: a quotation with its speaker is one
 
     # 3. The answer's new names, numbers and words, against the cited sentences.
     sentence = " ".join(_MARKER.sub("", reply.answer).split())
     verdict = verdict_asked(question, reply)
     gaps = unbacked(sentence, question, context, cfg.min_support) if sentence else ["(empty answer)"]
+    if gaps:
+        speakers = _quote_attributions(cited, evidence)
+        if speakers and not unbacked(sentence, question, context + [p.text for p, _ in speakers], cfg.min_support):
+            # "Who called Article V a sacred obligation?" → "Biden": the quotation's second sentence is
+            # cited, the speaker is named in its first. Both are cited.
+            checks["quote_attribution"] = [p.id for p, _ in speakers]
+            joined = {id(q): p.text + " " + q.text for p, q in speakers}
+            units = [joined.get(id(s), s.text) for s in cited]
+            cited = sorted(cited + [p for p, _ in speakers], key=lambda s: s.id)
+            texts = [s.text for s in cited]
+            context = texts + [t for t in {evidence.block_of(s).title or "" for s in cited} if t]
+            gaps = []
     if not gaps and not is_yes_no(question) and not any(new_facts(sentence, question)):
         checks["answer_restates_question"] = True
         return refusal(question, passages, "the answer only repeats the question's own words", **common)
@@ -295,7 +308,7 @@ def check_reply(
         checks["answer_from_span"] = True
 
     # 4. Are the cited sentences about what the question asks?
-    stray = _stray_facts(sentence, question, texts)
+    stray = _stray_facts(sentence, question, units)
     if stray:
         checks["stray_facts"] = stray
         return refusal(
@@ -405,6 +418,30 @@ def anchors_missing(question: str, texts: Sequence[str]) -> list[str]:
         parts = [w for w in words(tok) if w not in STOPWORDS and w not in _WH]
         if parts and not all((w if is_number(w) else stem(w)) in have or _SAME_NAME.get(w) in have for w in parts):
             out.append(tok)
+    return out
+
+
+_OPENS_QUOTE = re.compile(r"^\s*[“\"]")
+
+
+def _quote_attributions(cited: Sequence[Sentence], evidence: Evidence) -> list[tuple[Sentence, Sentence]]:
+    """(speaker sentence, quotation sentence) pairs: for each cited sentence that opens with a quotation mark,
+    the sentence right before it in the same paragraph, not already cited. A quotation running over several
+    sentences names its speaker only once."""
+    out: list[tuple[Sentence, Sentence]] = []
+    for s in cited:
+        if not _OPENS_QUOTE.match(s.text):
+            continue
+        block = evidence.block_of(s).sentences
+        i = next(n for n, x in enumerate(block) if x is s)
+        if i == 0:
+            continue
+        prev = block[i - 1]
+        gap = max(0, s.doc_start - prev.doc_end)
+        between = prev.passage.text[prev.end : prev.end + gap]
+        if "\n\n" in between or prev in cited or any(prev is p for p, _ in out):
+            continue
+        out.append((prev, s))
     return out
 
 

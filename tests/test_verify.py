@@ -196,3 +196,30 @@ def test_a_fact_taken_from_a_cited_sentence_about_another_event_is_refused() -> 
     reply = ModelReply(ids=[1, 2], span="Friday", verdict="none", answer="Russia launched its invasion on Friday.")
     a = verify("When did Russia launch its full-scale invasion of Ukraine?", ps, reply, S)
     assert not a.answerable and "friday" in (a.refusal_reason or "")
+
+
+def _quoted(between: str) -> list[Passage]:
+    text = (
+        "“It’s consistent with what I told Putin,” Biden said in the East Room."
+        + between
+        + "“Article V is a sacred obligation.”"
+    )
+    return [Passage(key=1, chunk_id="q:h:0", doc_id="q", text=text, char_start=0, char_end=len(text), score=0.6)]
+
+
+def test_a_quotation_continued_over_sentences_takes_its_speaker_from_the_sentence_before() -> None:
+    # Measured: "Who described Article V as a sacred obligation?" → "Biden", citing the quotation's second
+    # sentence; the speaker is named only in the first. Both sentences are cited, with exact offsets.
+    reply = ModelReply(ids=[2], span="Article V", verdict="none", answer="Biden")
+    a = verify('Who described Article V as "a sacred obligation"?', _quoted(" "), reply, S)
+    assert a.answerable and a.answer == "Biden [1] [2]."
+    assert [c.quote.split()[0] for c in a.citations] == ["“It’s", "“Article"]
+    text = _quoted(" ")[0].text
+    assert all(text[c.char_start : c.char_end] == c.quote for c in a.citations)
+    # a new paragraph is a new attribution: the speaker of the one before is not borrowed
+    a = verify('Who described Article V as "a sacred obligation"?', _quoted("\n\n"), reply, S)
+    assert not a.answerable
+    # nor is a name taken from the sentence before a sentence that is not a quotation
+    plain = "Biden spoke in the East Room. Article V is a sacred obligation, the treaty says."
+    ps = [Passage(key=1, chunk_id="p:h:0", doc_id="p", text=plain, char_start=0, char_end=len(plain), score=0.6)]
+    assert not verify('Who described Article V as "a sacred obligation"?', ps, reply, S).answerable
