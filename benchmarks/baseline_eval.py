@@ -6,12 +6,12 @@
         --corpus ../shared/benchmarks/squad_v2_dev/corpus.jsonl --sample 60 --seed 1 \\
         --out evals/results/baseline-langchain-squad
 
-Cases are loaded, quote-checked and sampled exactly as ``qa eval`` does (``qa.evalset.load_evalset`` and
+Cases are loaded, quote-checked and sampled exactly as ``qa eval`` does (``qa.evals.load_evalset`` and
 ``sample_cases``, so ``--sample 60 --seed 1`` picks the same cases), and the corpus is read with the same
 functions ``qa ingest`` uses. The corpus goes into a ``LangChainRAG`` (benchmarks/baselines/langchain_rag.py)
-in a temporary Chroma folder, and every case is asked once. Scoring follows ``qa.evals``: an answerable case
+in a temporary Chroma folder, and every case is asked once. Scoring follows ``qa.evals.run``: an answerable case
 is correct when the reply is not a refusal (the baseline's ``REFUSAL_RULE``) and
-``qa.metrics.answer_correct`` accepts it; an unanswerable case is correct when it is refused.
+``qa.evals.metrics.answer_correct`` accepts it; an unanswerable case is correct when it is refused.
 
 Without ``--base-url`` the model is the one ``qa`` would use: ``QA_LLM_BASE_URL`` when set, else the bundled
 local server (started or reused through ``qa.llm.endpoint``). Writes DIR/cases.jsonl (one line per case,
@@ -34,8 +34,8 @@ from typing import Any, Protocol
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from qa.evalset import EvalCase
-from qa.metrics import answer_correct, mean_or_none, percentile, token_f1
+from qa.evals.cases import EvalCase
+from qa.evals.metrics import answer_correct, mean_or_none, percentile, token_f1
 from qa.models import Document
 
 SYSTEM = "langchain-rag"
@@ -53,7 +53,7 @@ class Reply(Protocol):
 
 
 def score_reply(case: EvalCase, answer: str, refused: bool) -> tuple[bool | None, float | None]:
-    """(correct, f1) of one reply, as ``qa.evals`` scores an attempt.
+    """(correct, f1) of one reply, as ``qa.evals.run`` scores an attempt.
 
     Answerable with acceptable answers: correct when not refused and ``answer_correct`` accepts the text
     (yes/no cases are judged by the reply's first yes- or no-ish word there), F1 0 for a refusal.
@@ -285,8 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.baselines.langchain_rag import LangChainRAG
     from qa.embeddings import make_embedder
     from qa.errors import QAError
-    from qa.evals import code_version
-    from qa.evalset import load_evalset, sample_cases
+    from qa.evals import code_version, load_evalset, sample_cases
     from qa.settings import Settings
 
     settings = Settings()

@@ -325,10 +325,10 @@ def write_report(s: Json, out: Path, md_path: Path) -> None:
             "",
             f"Ratios article-qa / baseline: {ratio_text}.",
             "",
-            "Scoring: `qa.metrics.answer_correct` (normalised token containment of any gold answer) on answerable "
-            "questions; a refusal is never correct. article-qa refuses when `answerable` is false (including "
-            "refusals decided in code before any model call, which have no prompt tokens and are left out of the "
-            "prompt-token mean). **Baseline refusal rule**: its answer counts as a refusal when it matches "
+            "Scoring: `qa.evals.metrics.answer_correct` (normalised token containment of any gold answer) on "
+            "answerable questions; a refusal is never correct. article-qa refuses when `answerable` is false "
+            "(including refusals decided in code before any model call, which have no prompt tokens and are left "
+            "out of the prompt-token mean). **Baseline refusal rule**: its answer counts as a refusal when it matches "
             '`REFUSAL_RULE` in `langchain_rag.py` — "I don\'t know", "(does not|doesn\'t|not) (contain|mention|'
             'provide|specify|say|state|include|give)", "no information", "not mentioned/provided/…", '
             '"cannot answer/determine/find" (case-insensitive). SQuAD\'s unanswerable labels hold for the '

@@ -373,7 +373,7 @@ def bench_sidebyside(home: Path, n_answerable: int, n_unanswerable: int, partial
     """The same SQuAD dev sample answered by article-qa and by textbook LangChain and LlamaIndex pipelines."""
     from benchmarks.baselines.langchain_rag import BaselineAnswer, LangChainRAG
     from qa import QA, localserver
-    from qa.metrics import answer_correct
+    from qa.evals.metrics import answer_correct
 
     questions = sample_questions(n_answerable, n_unanswerable, seed=7)
     docs = load_corpus()

@@ -13,8 +13,6 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
-from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import ValidationError
@@ -22,6 +20,7 @@ from pydantic import ValidationError
 from qa.errors import InputError, ModelError, ModelOutputError
 from qa.evidence import Evidence, build_evidence
 from qa.models import Answer, Passage, Timings, Usage
+from qa.prompt import fill, load_prompt
 from qa.settings import Settings
 from qa.verify import REFUSAL_TEXT, ModelReply, Scorer, check_reply, refusal
 
@@ -32,17 +31,6 @@ if TYPE_CHECKING:
 __all__ = ["MAX_QUESTION_CHARS", "REFUSAL_TEXT", "ModelReply", "build_messages", "refusal", "stream_answer", "verify"]
 
 MAX_QUESTION_CHARS = 2_000
-
-
-@cache
-def load_prompt(name: str) -> str:
-    """A prompt template from the ``prompts/`` folder (package data)."""
-    return resources.files("qa.prompts").joinpath(f"{name}.txt").read_text(encoding="utf-8")
-
-
-def fill(template: str, **values: str) -> str:
-    """Fill ``{name}`` placeholders; raises KeyError naming a placeholder without a value."""
-    return template.format(**values)
 
 
 def build_messages(question: str, evidence: Evidence) -> list[BaseMessage]:

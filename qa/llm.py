@@ -57,7 +57,7 @@ def translate_error(exc: Exception, settings: Settings, base_url: str | None = N
     if isinstance(exc, openai.APIConnectionError):
         return ModelUnavailableError(
             f"cannot reach the model at {where}: {exc}",
-            hint="check QA_LLM_BASE_URL, or unset it to use the bundled local model (`qa server status`)",
+            hint="check QA_LLM_BASE_URL, or unset it to use the bundled local model (`qa llm status`)",
         )
     if isinstance(exc, openai.AuthenticationError):
         return ModelUnavailableError(
@@ -66,6 +66,6 @@ def translate_error(exc: Exception, settings: Settings, base_url: str | None = N
     if isinstance(exc, openai.APIStatusError):
         return ModelUnavailableError(
             f"the model at {where} replied HTTP {exc.status_code}: {exc.message}",
-            hint="retry later; if it persists, check the server log (`qa server status`)",
+            hint="retry later; if it persists, check the server log (`qa llm status`)",
         )
     return ModelError(f"the model call failed: {exc}")

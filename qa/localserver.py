@@ -3,7 +3,7 @@
 The server runs in its own process so that every caller (CLI, Python API, tests) talks to it over HTTP
 exactly as it would to a hosted model. It is started on demand, reused while alive (its pid and port
 are kept in ``<home>/run``), stops itself after ``llm.local_idle_minutes`` without use, and stops
-cleanly on SIGTERM (``qa server stop``).
+cleanly on SIGTERM (``qa llm stop``).
 """
 
 from __future__ import annotations
@@ -171,7 +171,7 @@ def _start(
         if proc.poll() is not None:
             raise ModelUnavailableError(
                 f"the local model server exited with code {proc.returncode} while starting:\n{_tail(log_path)}",
-                hint=f"see the full log at {log_path}; `qa models fetch` re-checks the model file",
+                hint=f"see the full log at {log_path}; `qa weights fetch` re-checks the model file",
             )
         if healthy(port):
             info_path.write_text(info.model_dump_json())

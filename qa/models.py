@@ -142,6 +142,9 @@ class Answer(BaseModel):
     dropped_sentences: int = Field(
         default=0, description="Answer sentences removed because no verified quote supports them."
     )
+    standalone_question: str | None = Field(
+        default=None, description="The question as searched for, when it was rewritten from the conversation."
+    )
     ignored_instructions: list[str] = Field(
         default_factory=list, description="Parts of the question that were instructions to the assistant, set aside."
     )
@@ -202,3 +205,9 @@ class DocumentInfo(BaseModel):
     content_hash: str
     chunks: int
     chars: int
+
+
+class DocumentText(DocumentInfo):
+    """An ingested document with its canonical text: every citation's offsets point into ``text``."""
+
+    text: str

@@ -13,6 +13,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.text import Text
 
+from qa.conversation import Rewrite
 from qa.models import Answer, Citation, DocumentInfo, IngestReport, Passage
 
 
@@ -86,8 +87,8 @@ def live_draft(console: Console) -> Iterator[Live | None]:
         yield live
 
 
-def stream_and_render(items: Iterable[str | Answer], console: Console, *, debug: bool = False) -> Answer:
-    """Show the draft as it streams, then replace it with the verified answer and its sources."""
+def stream_and_render(items: Iterable[str | Rewrite | Answer], console: Console, *, debug: bool = False) -> Answer:
+    """Show the rewrite of a follow-up ("→ …"), the draft as it streams, then the verified answer and sources."""
     draft = ""
     final: Answer | None = None
     with live_draft(console) as live:
@@ -95,6 +96,12 @@ def stream_and_render(items: Iterable[str | Answer], console: Console, *, debug:
             if isinstance(item, Answer):
                 final = item
                 break
+            if isinstance(item, Rewrite):
+                if item.rewritten:
+                    console.print(Text(f"→ {item.standalone}", style="dim"))
+                if debug:
+                    console.print(Text(f"rewrite: {item.reason}", style="dim"))
+                continue
             draft += item
             if live is not None:
                 live.update(Text(draft + " ▌", style="dim"))

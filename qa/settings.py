@@ -7,10 +7,10 @@ Sections map to variables with one underscore: ``QA_LLM_BASE_URL`` sets ``llm.ba
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def redact_url(url: str) -> str:
@@ -38,7 +38,7 @@ class LLMSettings(BaseModel):
     api_key: SecretStr | None = Field(default=None, description="API key for base_url; falls back to OPENAI_API_KEY.")
     local_model: str = Field(
         default="qwen2.5-coder-1.5b-instruct",
-        description="Which bundled model the local server runs (see `qa models list`).",
+        description="Which bundled model the local server runs (see `qa weights list`).",
     )
     local_port: int = Field(default=0, description="Port for the local server on 127.0.0.1; 0 picks a free one.")
     local_ctx: int = Field(default=4096, description="Context window of the local server, in tokens.")
@@ -159,6 +159,65 @@ class AnswerSettings(BaseModel):
     )
 
 
+class ServeSettings(BaseModel):
+    """How ``qa serve`` listens, whom it lets in and how much work it takes on (``QA_SERVE_*``)."""
+
+    host: str = Field(
+        default="127.0.0.1",
+        description="Interface to listen on. Anything but a loopback address requires QA_SERVE_TOKEN.",
+    )
+    port: int = Field(default=8000, ge=0, le=65535, description="TCP port to listen on.")
+    token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token every request must carry (Authorization: Bearer TOKEN); unset: no auth, "
+        "which is only allowed on loopback.",
+    )
+    max_json_mb: float = Field(default=1.0, gt=0, description="Largest JSON request body in MB; larger gets 413.")
+    max_upload_mb: float = Field(
+        default=50.0, gt=0, description="Largest multipart upload (all files together) in MB; larger gets 413."
+    )
+    max_upload_chunks: int = Field(
+        default=2_000,
+        ge=1,
+        description="Most chunks one POST /documents may add (about 100 long articles); more gets 413 before "
+        "anything is embedded. `qa ingest` on the server has no such limit.",
+    )
+    max_files: int = Field(default=100, ge=1, description="Most files accepted in one upload.")
+    ask_timeout_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="Seconds one question may take, time waiting for a generation slot included; then 504.",
+    )
+    max_concurrent: int = Field(
+        default=1, ge=1, description="Answers generated at the same time (each keeps the CPU or model server busy)."
+    )
+    max_queue: int = Field(
+        default=4,
+        ge=0,
+        description="Questions that may wait for a free generation slot; more get 503 with Retry-After.",
+    )
+    retry_after_s: int = Field(default=5, ge=1, description="Retry-After seconds sent with 503 responses.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins allowed to call the API from a browser, comma-separated; empty (default): CORS off.",
+    )
+    health_timeout_s: float = Field(
+        default=2.0, gt=0, description="Seconds /health waits for the model endpoint to answer."
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [o.strip() for o in value.split(",") if o.strip()]
+        return value
+
+    @field_validator("token", mode="after")
+    @classmethod
+    def _empty_token_is_none(cls, value: SecretStr | None) -> SecretStr | None:
+        return value if value is not None and value.get_secret_value().strip() else None
+
+
 class Settings(BaseSettings):
     """Effective configuration of article-qa."""
 
@@ -190,6 +249,9 @@ class Settings(BaseSettings):
         default_factory=RetrievalSettings, description="How passages are found (QA_RETRIEVAL_*)."
     )
     answer: AnswerSettings = Field(default_factory=AnswerSettings, description="How answers are checked (QA_ANSWER_*).")
+    serve: ServeSettings = Field(
+        default_factory=ServeSettings, description="How `qa serve` listens and what it accepts (QA_SERVE_*)."
+    )
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:
@@ -224,6 +286,8 @@ class Settings(BaseSettings):
     def masked(self) -> dict[str, Any]:
         """The effective values as plain data, secrets masked."""
         data = self.model_dump(mode="json")
+        if data["serve"].get("token"):
+            data["serve"]["token"] = "****"
         for section in ("llm", "embeddings"):
             if data[section].get("api_key"):
                 data[section]["api_key"] = "****"

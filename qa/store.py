@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from qa.errors import DocumentNotFoundError, NoDocumentsError, StoreError, StoreMismatchError
-from qa.models import Chunk, Document, DocumentInfo, Passage
+from qa.models import Chunk, Document, DocumentInfo, DocumentText, Passage
 from qa.settings import Settings, redact_url
 
 log = logging.getLogger(__name__)
@@ -197,26 +197,32 @@ class Store:
             meta = meta or {}
             if not meta.get("content_hash"):
                 continue
-            infos.append(
-                DocumentInfo(
-                    doc_id=doc_id,
-                    title=meta.get("title"),
-                    source=meta.get("source"),
-                    url=meta.get("url"),
-                    published_at=meta.get("published_at"),
-                    path=meta.get("path"),
-                    content_hash=str(meta["content_hash"]),
-                    chunks=int(meta.get("chunks", 0)),
-                    chars=int(meta.get("chars", 0)),
-                )
-            )
+            infos.append(_info(doc_id, meta))
         return sorted(infos, key=lambda d: d.doc_id)
+
+    def check_known(self, doc_ids: Sequence[str]) -> None:
+        """Raise DocumentNotFoundError naming the ids that are not committed (a store never written has none
+        and raises nothing: asking it is NoDocumentsError's business)."""
+        if self._docs is None:
+            return
+        known = self.committed_hashes(list(dict.fromkeys(doc_ids)))
+        missing = [d for d in dict.fromkeys(doc_ids) if d not in known]
+        if missing:
+            raise not_found(missing)
+
+    def document(self, doc_id: str) -> DocumentText:
+        """A committed document's text and metadata; raises DocumentNotFoundError."""
+        got = self._docs.get(ids=[doc_id], include=["documents", "metadatas"]) if self._docs else None
+        meta = (got["metadatas"][0] or {}) if got and got["ids"] else {}
+        if got is None or not meta.get("content_hash"):
+            raise not_found([doc_id])
+        return DocumentText(**_info(doc_id, meta).model_dump(), text=str(got["documents"][0]))
 
     def document_text(self, doc_id: str) -> str:
         """The canonical text of a committed document; raises DocumentNotFoundError."""
         got = self._docs.get(ids=[doc_id], include=["documents", "metadatas"]) if self._docs else None
         if not got or not got["ids"] or not (got["metadatas"][0] or {}).get("content_hash"):
-            raise DocumentNotFoundError(f"no document {doc_id!r} in the store", hint="`qa docs` lists them")
+            raise not_found([doc_id])
         return str(got["documents"][0])
 
     def recover(self) -> int:
@@ -335,7 +341,7 @@ class Store:
     def remove(self, doc_id: str) -> int:
         """Delete a document and its chunks; returns the number of chunks removed. Raises DocumentNotFoundError."""
         if self._docs is None or not self._docs.get(ids=[doc_id])["ids"]:
-            raise DocumentNotFoundError(f"no document {doc_id!r} in the store", hint="`qa docs` lists them")
+            raise not_found([doc_id])
         n = len(self._chunks.get(where={"doc_id": doc_id}, include=[])["ids"])
         # Uncommit first so a crash in between never leaves a half-removed document visible.
         self._docs.delete(ids=[doc_id])
@@ -430,3 +436,23 @@ class Store:
             if len(passages) == k:
                 break
         return passages
+
+
+def not_found(doc_ids: Sequence[str]) -> DocumentNotFoundError:
+    """The one DocumentNotFoundError: names up to five missing ids."""
+    shown = ", ".join(repr(d) for d in doc_ids[:5]) + (" …" if len(doc_ids) > 5 else "")
+    return DocumentNotFoundError(f"no document {shown} in the store", hint="`qa docs` lists them")
+
+
+def _info(doc_id: str, meta: dict[str, Any]) -> DocumentInfo:
+    return DocumentInfo(
+        doc_id=doc_id,
+        title=meta.get("title"),
+        source=meta.get("source"),
+        url=meta.get("url"),
+        published_at=meta.get("published_at"),
+        path=meta.get("path"),
+        content_hash=str(meta["content_hash"]),
+        chunks=int(meta.get("chunks", 0)),
+        chars=int(meta.get("chars", 0)),
+    )

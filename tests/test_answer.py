@@ -8,13 +8,13 @@ import pytest
 from qa.answer import (
     _AnswerFieldStream,
     build_messages,
-    load_prompt,
     response_format,
     stream_answer,
 )
 from qa.errors import InputError, ModelOutputError
 from qa.evidence import build_evidence
 from qa.models import Answer, Passage
+from qa.prompt import load_prompt
 from qa.settings import Settings
 from tests.fakes import ScriptedChat, reply
 

@@ -9,8 +9,8 @@ import pytest
 
 from benchmarks.baseline_eval import build_report, run_cases, summary_markdown
 from benchmarks.baselines.langchain_rag import REFUSAL_RULE, BaselineAnswer
-from qa.evalset import EvalCase
-from qa.metrics import answer_correct
+from qa.evals.cases import EvalCase
+from qa.evals.metrics import answer_correct
 
 
 def _case(cid: str, ctype: str, answers: list[str], answerable: bool = True) -> EvalCase:

@@ -12,6 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# The whole harness in a subprocess with the real embedder and cross-encoder: ~15-30 s.
+pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -20,7 +24,7 @@ def test_bench_smoke_writes_results(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--smoke", "--out", str(tmp_path)],
         env=env,
-        cwd=ROOT,
+        cwd=tmp_path,  # no .env, nothing written next to the repository's files
         capture_output=True,
         text=True,
         timeout=300,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from qa.cli import main
-from tests.conftest import ARTICLE, MODELS_HOME
+from tests.conftest import ARTICLE
 from tests.stub_llm import stub_llm
 
 
@@ -23,8 +23,8 @@ def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 
 
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    monkeypatch.setenv("QA_HOME", str(MODELS_HOME))
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, qa_home: Path) -> Path:
+    monkeypatch.setenv("QA_HOME", str(qa_home))
     monkeypatch.setenv("QA_STORE", str(tmp_path / "store"))
     monkeypatch.setenv("QA_LLM_MAX_RETRIES", "0")
     return tmp_path
@@ -167,6 +167,17 @@ def test_config_masks_secrets(capsys: pytest.CaptureFixture[str], monkeypatch: p
     assert code == 0 and "sk-very-secret" not in out and json.loads(out)["llm"]["api_key"] == "****"
 
 
+def test_config_shows_the_serve_settings(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QA_SERVE_TOKEN", "serve-secret")
+    monkeypatch.setenv("QA_SERVE_MAX_QUEUE", "9")
+    code, out, _ = run(["config", "--json"], capsys)
+    serve = json.loads(out)["serve"]
+    assert code == 0 and serve["max_queue"] == 9 and serve["token"] == "****" and "serve-secret" not in out
+    code, out, _ = run(["config"], capsys)
+    assert "QA_SERVE_MAX_QUEUE=9" in out and "serve-secret" not in out
+
+
+@pytest.mark.integration  # all 72 reference questions through the real embedder and cross-encoder: ~15-45 s
 def test_eval_retrieval_only_with_filters(ingested: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from tests.conftest import ROOT
 

@@ -14,10 +14,10 @@ from qa.settings import Settings
 
 
 @pytest.fixture(scope="module")
-def onnx() -> OnnxEmbedder:
-    from tests.conftest import MODELS_HOME
+def onnx(tmp_path_factory: pytest.TempPathFactory) -> OnnxEmbedder:
+    from tests.conftest import make_home
 
-    emb = make_embedder(Settings(home=MODELS_HOME))
+    emb = make_embedder(Settings(home=make_home(tmp_path_factory.mktemp("onnx"))))
     assert isinstance(emb, OnnxEmbedder)
     return emb
 

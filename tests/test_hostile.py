@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from qa import QA
 from qa.errors import InputError
 from qa.settings import Settings
-from tests.conftest import ARTICLE, MODELS_HOME, HashEmbedder
+from tests.conftest import ARTICLE, HashEmbedder, own_home
 from tests.fakes import ScriptedChat
 from tests.test_server import DOC_ID, QUESTION, FixedChat, assert_error, make_client
 
@@ -23,7 +23,7 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
 
 
 def make_qa(tmp_path: Path, chat: object) -> QA:
-    qa = QA(Settings(home=MODELS_HOME, store=tmp_path / "store"), embedder=HashEmbedder(), chat_model=chat)  # type: ignore[arg-type]
+    qa = QA(Settings(home=own_home(), store=tmp_path / "store"), embedder=HashEmbedder(), chat_model=chat)  # type: ignore[arg-type]
     qa.ingest([ARTICLE])
     return qa
 
@@ -72,7 +72,7 @@ def test_a_fifo_is_listed_as_failed_and_never_opened(tmp_path: Path) -> None:
 
     t = threading.Thread(target=read, daemon=True)
     t.start()
-    t.join(timeout=10)
+    t.join(timeout=30)  # only a real hang takes this long
     assert done and "not a regular file" in done[0]  # an open() would have blocked forever
 
 
@@ -114,7 +114,7 @@ def test_removing_from_a_store_that_does_not_exist_creates_nothing(tmp_path: Pat
     from qa.errors import StoreError
 
     missing = tmp_path / "does" / "not" / "exist"
-    qa = QA(Settings(home=MODELS_HOME, store=missing), embedder=HashEmbedder())
+    qa = QA(Settings(home=own_home(), store=missing), embedder=HashEmbedder())
     with pytest.raises(StoreError, match="no store at"):
         qa.remove("x")
     assert not (tmp_path / "does").exists()
@@ -131,7 +131,7 @@ def test_credentials_in_urls_are_never_shown(tmp_path: Path, monkeypatch: pytest
     assert redact_url("http://127.0.0.1:8000") == "http://127.0.0.1:8000"
     monkeypatch.setenv("QA_LLM_BASE_URL", SECRET_URL)
     monkeypatch.setenv("QA_CHROMA_URL", "http://admin:pw@127.0.0.1:8000")
-    settings = Settings(home=MODELS_HOME)
+    settings = Settings()
     shown = str(settings.masked()) + translate_error(TimeoutError("slow"), settings).message
     assert "secret" not in shown and "key=abc" not in shown and "pw@" not in shown
     assert "127.0.0.1:9/v1" in shown
@@ -144,7 +144,7 @@ def test_credentials_in_urls_are_never_shown(tmp_path: Path, monkeypatch: pytest
 def test_tokens_in_query_strings_never_reach_the_access_log(tmp_path: Path) -> None:
     import logging
 
-    from qa.server_security import redact_query
+    from qa.server.guard import redact_query
 
     assert redact_query("/ask?token=abc&k=3") == "/ask?token=***&k=3"
     assert redact_query("/health?api_key=s3cret") == "/health?api_key=***"
@@ -233,9 +233,9 @@ def test_an_upload_past_the_chunk_budget_is_413_before_anything_is_embedded(tmp_
 def test_an_upload_whose_client_left_is_not_ingested(tmp_path: Path) -> None:
     import asyncio
 
-    from qa.server import _while_connected
-    from qa.server_security import ClientGoneError
-    from qa.server_service import Article
+    from qa.errors import ClientGoneError
+    from qa.server.documents import _while_connected
+    from qa.server.service import Article
 
     with make_client(tmp_path, ingest=False) as c:
         service = c.app.state.service  # type: ignore[attr-defined]
@@ -250,11 +250,13 @@ def test_an_upload_whose_client_left_is_not_ingested(tmp_path: Path) -> None:
 
         seen: list[bool] = []
 
-        def work(arg: object, cancelled: object) -> object:
+        def work(arg: object, cancelled: Callable[[], bool]) -> object:
             import time
 
-            time.sleep(0.6)  # the watcher polls every 0.25 s
-            seen.append(cancelled())  # type: ignore[operator]
+            deadline = time.monotonic() + 30  # the watcher polls every 0.25 s; only a hang takes 30 s
+            while not cancelled() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            seen.append(cancelled())
             return arg
 
         asyncio.run(_while_connected(Gone(), work, "x"))  # type: ignore[arg-type]

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import MODELS_HOME, ROOT
+from tests.conftest import ROOT, own_home
 
 pytestmark = pytest.mark.integration
 N_ARTICLES = 600
@@ -30,7 +30,7 @@ N_ARTICLES = 600
 # after the end; with 600 the store folder passes this size well before the end, and killing there lands
 # midway whatever the machine's speed (a plain timer would not).
 KILL_AT_BYTES = 1_200_000
-KILL_AT_LATEST_S = 10.0
+HANG_S = 180.0  # no store growth to KILL_AT_BYTES by then is a hang, not a slow machine
 
 
 def make_corpus(folder: Path) -> None:
@@ -52,10 +52,12 @@ def make_corpus(folder: Path) -> None:
 
 
 def _env() -> dict[str, str]:
-    # Small ingest batches, so there are many commits for an interruption to land between.
+    # Small ingest batches, so there are many commits for an interruption to land between. The test's own
+    # data folder (conftest.qa_home); ROOT on the path for run_check's `from tests... import`.
     return {k: v for k, v in os.environ.items() if not k.startswith("QA_")} | {
-        "QA_HOME": str(MODELS_HOME),
+        "QA_HOME": str(own_home()),
         "QA_INGEST_BATCH_CHUNKS": "8",
+        "PYTHONPATH": str(ROOT),
     }
 
 
@@ -84,7 +86,7 @@ def check_store(store: str, folder: str) -> dict[str, Any]:
     from qa.settings import Settings
 
     # Reranking changes the order of passages, not which are visible: off, so 600+ lookups stay fast.
-    qa = QA(Settings(home=MODELS_HOME, store=Path(store), retrieval={"rerank": False}))
+    qa = QA(Settings(store=Path(store), retrieval={"rerank": False}))  # QA_HOME from _env()
     st = qa.store()
     docs = qa.documents()
     got = st._chunks.get(include=["metadatas"])
@@ -132,7 +134,7 @@ def run_check(store: Path, folder: Path) -> dict[str, Any]:
     )
     done = subprocess.run(
         [sys.executable, "-c", code, str(store), str(folder)],
-        cwd=ROOT,
+        cwd=store.parent,
         env=_env(),
         capture_output=True,
         text=True,
@@ -158,10 +160,11 @@ def test_interrupted_ingest_leaves_a_consistent_store_and_a_rerun_completes(
     store = tmp_path / "store"
     log = tmp_path / "ingest.log"
     proc = start_ingest(corpus, store, log)
-    t0 = time.monotonic()
+    deadline = time.monotonic() + HANG_S
     try:
-        while store_bytes(store) < KILL_AT_BYTES and time.monotonic() - t0 < KILL_AT_LATEST_S:
+        while store_bytes(store) < KILL_AT_BYTES:
             assert proc.poll() is None, f"ingest ended before it could be interrupted:\n{log.read_text()}"
+            assert time.monotonic() < deadline, f"the store did not grow in {HANG_S:.0f} s:\n{log.read_text()}"
             time.sleep(0.05)
         proc.send_signal(sig)
         assert proc.wait(timeout=60) == exit_code, log.read_text()

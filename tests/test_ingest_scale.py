@@ -85,6 +85,7 @@ def test_a_200mb_jsonl_with_one_monster_line_keeps_its_other_articles(
     assert peak < 120 * MB, f"peak {peak / MB:.0f} MB"
 
 
+@pytest.mark.integration  # 3000 files written, ingested and ingested again: ~10 s
 @pytest.mark.parametrize("n_files", [3000])
 def test_a_folder_of_thousands_of_files(
     tmp_path: Path, settings: Settings, embedder: HashEmbedder, n_files: int

@@ -15,26 +15,16 @@ import pytest
 from qa import QA, REFUSAL_TEXT, Answer
 from qa.localserver import ensure_running, status, stop
 from qa.settings import Settings
-from tests.conftest import ARTICLE, MODELS_HOME
+from tests.conftest import ARTICLE
 
 pytestmark = pytest.mark.integration
 DOC_ID = "cnn-2022-02-02-us-troops-eastern-europe"
 
 
-@pytest.fixture(scope="session")
-def local_llm() -> Iterator[Settings]:
-    """The real local model server, started if needed and stopped afterwards if this session started it."""
-    settings = Settings(home=MODELS_HOME)
-    already = status(settings)
-    ensure_running(settings)
-    yield settings
-    if already is None:
-        stop(settings)
-
-
 @pytest.fixture(scope="module")
 def qa(local_llm: Settings, tmp_path_factory: pytest.TempPathFactory) -> QA:
-    settings = Settings(home=MODELS_HOME, store=tmp_path_factory.mktemp("store"))
+    """The session's model server (conftest.local_llm), a store of this module's own."""
+    settings = Settings(home=local_llm.home, store=tmp_path_factory.mktemp("store"))
     q = QA(settings)
     report = q.ingest([ARTICLE])
     assert report.added == [DOC_ID]
@@ -131,10 +121,10 @@ def chroma_server(tmp_path: Path) -> Iterator[str]:
         log.close()
 
 
-def test_chroma_server_mode_shares_the_store(chroma_server: str, tmp_path: Path) -> None:
-    writer = QA(Settings(home=MODELS_HOME, chroma_url=chroma_server, store=tmp_path / "unused"))
+def test_chroma_server_mode_shares_the_store(chroma_server: str, tmp_path: Path, qa_home: Path) -> None:
+    writer = QA(Settings(home=qa_home, chroma_url=chroma_server, store=tmp_path / "unused"))
     assert writer.ingest([ARTICLE]).added == [DOC_ID]
-    reader = QA(Settings(home=MODELS_HOME, chroma_url=chroma_server, store=tmp_path / "unused2"))
+    reader = QA(Settings(home=qa_home, chroma_url=chroma_server, store=tmp_path / "unused2"))
     assert [d.doc_id for d in reader.documents()] == [DOC_ID]
     top = reader.retrieve("Which Polish minister visits Washington?", k=3)
     assert any("Zbigniew Rau" in p.text for p in top)

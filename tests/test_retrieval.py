@@ -15,7 +15,7 @@ from qa.lexical import LexicalIndex, joined_tokens, lexical_tokens, near_duplica
 from qa.models import Filters
 from qa.retrieval import chroma_where, matches
 from qa.settings import Settings
-from tests.conftest import ARTICLE, MODELS_HOME, HashEmbedder
+from tests.conftest import ARTICLE, HashEmbedder, own_home
 
 
 def test_rrf_on_hand_made_rankings() -> None:
@@ -56,7 +56,7 @@ def test_filters_match_in_python_as_in_chroma() -> None:
 
 def make_qa(tmp_path: Path, **retrieval: object) -> QA:
     retrieval.setdefault("rerank", False)  # most tests here are about the lexical side; reranking has its own
-    settings = Settings(home=MODELS_HOME, store=tmp_path / "store")
+    settings = Settings(home=own_home(), store=tmp_path / "store")
     for key, value in retrieval.items():
         setattr(settings.retrieval, key, value)
     return QA(settings, embedder=HashEmbedder())
@@ -213,7 +213,7 @@ def test_dense_and_lexical_modes(tmp_path: Path) -> None:
 def test_cross_encoder_prefers_the_answering_passage() -> None:
     from qa.rerank import make_reranker
 
-    reranker = make_reranker(Settings(home=MODELS_HOME))
+    reranker = make_reranker(Settings(home=own_home()))
     scores = reranker.score(
         "How many troops are going to Poland?",
         [

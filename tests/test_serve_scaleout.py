@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ARTICLE, MODELS_HOME
+from tests.conftest import ARTICLE, own_home
 from tests.stub_llm import stub_llm
 from tests.test_integration import _free_port, chroma_server  # noqa: F401  (the fixture, used by name)
 
@@ -33,11 +33,13 @@ CITED_REPLY = json.dumps({"ids": [1, 2, 3, 4], "span": QUOTE, "verdict": "none",
 
 @contextmanager
 def serve_process(tmp_path: Path, name: str, env: dict[str, str]) -> Iterator[str]:
-    """`qa serve` in a subprocess on a free loopback port; yields its base URL, stops it afterwards."""
+    """`qa serve` in a subprocess on a free loopback port; yields its base URL, stops it afterwards.
+
+    QA_HOME is the test's own data folder (conftest.qa_home) unless ``env`` names one."""
     port = _free_port()
     qa = Path(sys.executable).parent / "qa"
     log_path = tmp_path / f"serve-{name}.log"
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")} | {"QA_HOME": str(MODELS_HOME)} | env
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")} | {"QA_HOME": str(own_home())} | env
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [str(qa), "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],

@@ -50,3 +50,23 @@ def test_every_field_is_documented() -> None:
                 check(ann)
 
     check(Settings)
+
+
+def test_a_dotenv_file_is_read_when_asked_for_and_never_by_tests(tmp_path: Path) -> None:
+    # Settings reads .env from the working directory; the test suite turns that off (tests/conftest.py),
+    # so a developer's .env can't change what a test sees. The feature itself still works when named.
+    env_file = tmp_path / ".env"
+    env_file.write_text("QA_RETRIEVAL_K=9\nQA_LLM_MODEL=from-dotenv\n")
+    (Path.cwd() / ".env").write_text("QA_RETRIEVAL_K=9\n")
+    assert Settings().retrieval.k == 4
+    s = Settings(_env_file=env_file)  # type: ignore[call-arg]
+    assert s.retrieval.k == 9 and s.llm.model == "from-dotenv"
+
+
+def test_each_test_has_its_own_data_folder_with_the_shared_model_files(qa_home: Path) -> None:
+    from tests.conftest import MODELS_HOME, ROOT
+
+    s = Settings()
+    assert s.home.resolve() == qa_home.resolve()
+    assert not s.run_dir.resolve().is_relative_to(ROOT) and not s.store_path.resolve().is_relative_to(ROOT)
+    assert s.models_dir.resolve() == (MODELS_HOME / "models").resolve()

@@ -1,9 +1,7 @@
-"""The evaluation-set format: cases with acceptable answers and evidence quotes, loaded from JSONL.
-
-One case a line:
-``{"id","question","answers":[...],"answerable":bool,"evidence":[{"doc_id","quote"}],"type"}``.
-Fields the format does not name (``meta``, ``paragraph_index`` ...) are kept, so nothing a benchmark
-carries is lost on the way to the report.
+"""Eval cases: the JSONL eval-set format (one case a line, fields in evals/README.md, with an optional
+``history`` of earlier turns for a follow-up), loading with every evidence quote checked against the corpus,
+and stratified sampling. Fields the format does not name are kept, so nothing a benchmark carries is lost
+on the way to the report.
 """
 
 from __future__ import annotations
@@ -19,11 +17,21 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from qa.errors import InputError
 
-__all__ = ["EvalCase", "Evidence", "load_evalset", "normalize_match", "quote_in", "sample_cases"]
+__all__ = [
+    "EvalCase",
+    "Evidence",
+    "HistoryTurn",
+    "check_quotes",
+    "load_evalset",
+    "normalize_match",
+    "quote_in",
+    "sample_cases",
+]
 
 _FORMAT_HINT = (
     'Each line must be one JSON object: {"id": str, "question": str, "answers": [str], '
-    '"answerable": bool, "evidence": [{"doc_id": str, "quote": str}], "type": str}.'
+    '"answerable": bool, "evidence": [{"doc_id": str, "quote": str}], "type": str}, '
+    'optionally "history": [{"question": str, "answer": str}].'
 )
 # How many offending case ids an error message lists before it says "and N more".
 _SHOW_IDS = 5
@@ -38,8 +46,19 @@ class Evidence(BaseModel):
     quote: str | None = None
 
 
+class HistoryTurn(BaseModel):
+    """An earlier turn of the conversation a follow-up case is asked in: the question and the answer shown."""
+
+    # A misspelt key would silently change the conversation the model is shown, so it is an error.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    question: str = Field(min_length=1)
+    answer: str = ""
+
+
 class EvalCase(BaseModel):
-    """One question with its acceptable answers, whether it can be answered, and its evidence."""
+    """One question with its acceptable answers, whether it can be answered, its evidence, and the
+    earlier turns of the conversation it follows (none for a standalone case)."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -51,6 +70,10 @@ class EvalCase(BaseModel):
     answerable: bool
     evidence: list[Evidence] = Field(default_factory=list)
     type: str = "unknown"
+    history: list[HistoryTurn] = Field(default_factory=list)
+    # What a follow-up stands for on its own; only retrieval-only runs use it (a full run searches for
+    # the system's own rewrite).
+    standalone: str | None = None
 
 
 _QUOTE_MAP = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-", "‑": "-"})
@@ -116,11 +139,16 @@ def load_evalset(path: Path, corpus: Mapping[str, str] | None = None) -> list[Ev
         seen[case.id] = lineno
         cases.append(case)
     if corpus is not None:
-        _check_quotes(path, cases, corpus)
+        check_quotes(cases, corpus, source=str(path))
     return cases
 
 
-def _check_quotes(path: Path, cases: Sequence[EvalCase], corpus: Mapping[str, str]) -> None:
+def check_quotes(cases: Sequence[EvalCase], corpus: Mapping[str, str], *, source: str = "eval set") -> None:
+    """Check that every evidence quote occurs in its document (any document when it names none).
+
+    ``corpus`` maps doc_id to the document's text. Raises InputError naming ``source``, the number of
+    stale quotes and the first case ids.
+    """
     # Normalise each document once; a set has thousands of quotes over a few documents.
     texts = {doc_id: normalize_match(text) for doc_id, text in corpus.items()}
     stale_ids: list[str] = []
@@ -141,7 +169,7 @@ def _check_quotes(path: Path, cases: Sequence[EvalCase], corpus: Mapping[str, st
             stale_quotes += bad
     if stale_ids:
         raise InputError(
-            f"{path}: {stale_quotes} evidence quote(s) in {len(stale_ids)} case(s) do not occur "
+            f"{source}: {stale_quotes} evidence quote(s) in {len(stale_ids)} case(s) do not occur "
             f"in the corpus: {_ids_text(stale_ids)}",
             "The articles changed or the doc_id is wrong; fix the quotes or rebuild the eval set.",
         )

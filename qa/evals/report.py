@@ -1,4 +1,6 @@
-"""Reporting eval results: the JSON report with its metric paths, Markdown summaries, and baseline comparison."""
+"""Reporting eval results: the report with its metric paths (overall and per case type), the Markdown
+summary and failure listing, the files a run writes, and the comparison with a baseline report.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +8,133 @@ import statistics
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from qa.evals import (
-    _EPS,
-    _SECTIONS,
-    DEFAULT_TOLERANCE,
-    RECALL_KS,
-    CaseResult,
-    Difference,
-    EvalReport,
-    MetricGroup,
-    SpreadStat,
-)
-from qa.metrics import mean_or_none, percentile
+from pydantic import BaseModel, Field
+
+from qa.evals.metrics import RECALL_KS, mean_or_none, percentile
+
+if TYPE_CHECKING:
+    from qa.evals.run import CaseResult
+
+__all__ = [
+    "DEFAULT_TOLERANCE",
+    "Difference",
+    "EvalReport",
+    "MetricGroup",
+    "SpreadStat",
+    "build_report",
+    "compare",
+    "failures_listing",
+    "format_differences",
+    "report_markdown",
+    "write_outputs",
+]
+
+DEFAULT_TOLERANCE = 0.02
+_SECTIONS = ("retrieval", "answer", "citation", "refusal", "latency", "tokens")
+# Floating-point slack so a drop of exactly the tolerance does not count as a regression.
+_EPS = 1e-9
+# Cases of this type follow a conversation but stand alone: rewriting them is a failure.
+NOT_REWRITTEN_TYPE = "followup_standalone"
+
+
+class RetrievalMetrics(BaseModel):
+    """Evidence found by retrieval: recall@k (keys "1","3","5","10") and MRR."""
+
+    recall_at_k: dict[str, float | None]
+    recall_at_k_default: float | None
+    mrr: float | None
+    n_with_evidence: int
+
+
+class AnswerMetrics(BaseModel):
+    """Answer correctness over answerable cases with acceptable answers; a refusal is wrong."""
+
+    accuracy: float | None
+    f1: float | None
+    n_scored: int
+
+
+class CitationMetrics(BaseModel):
+    """How well the verified citations point at the evidence (means over cases)."""
+
+    precision: float | None
+    recall: float | None
+
+
+class RefusalMetrics(BaseModel):
+    """Refusals: wanted on unanswerable cases, unwanted on answerable ones."""
+
+    recall: float | None = Field(description="Share of unanswerable cases refused.")
+    false_rate: float | None = Field(description="Share of answerable cases refused (lower is better).")
+    n_unanswerable: int
+    n_answerable: int
+
+
+class LatencyMetrics(BaseModel):
+    """Seconds per case: the full chain, or retrieval alone in retrieval-only runs."""
+
+    p50_s: float | None
+    p95_s: float | None
+    mean_s: float | None
+
+
+class TokenMetrics(BaseModel):
+    """Token use reported by the model endpoint."""
+
+    prompt: float | None = Field(description="Mean prompt tokens per answered case.")
+    completion: float | None = Field(description="Mean completion tokens per answered case.")
+
+
+class MetricGroup(BaseModel):
+    """The scores of a set of cases; a metric no case applies to is null, not 0."""
+
+    n: int
+    retrieval: RetrievalMetrics
+    answer: AnswerMetrics
+    citation: CitationMetrics
+    refusal: RefusalMetrics
+    latency: LatencyMetrics
+    tokens: TokenMetrics
+
+
+class SpreadStat(BaseModel):
+    """One run-level metric across repeats."""
+
+    mean: float
+    min: float
+    max: float
+    stdev: float
+
+
+class EvalReport(MetricGroup):
+    """Overall and per-type scores of one run, with what produced them."""
+
+    by_type: dict[str, MetricGroup]
+    retrieval_only: bool
+    k: int | None
+    repeat: int
+    errors: int = Field(description="Cases where retrieval or any ask raised an error.")
+    settings: dict[str, Any]
+    code_version: str
+    created_at: str
+    spread: dict[str, SpreadStat] | None = Field(
+        default=None, description="Per metric path, the run-level value across repeats."
+    )
+
+
+class Difference(BaseModel):
+    """One metric compared with a baseline."""
+
+    path: str
+    baseline: float
+    current: float
+    delta: float
+    tolerance: float | None = Field(description="None for informational metrics, which never fail.")
+    direction: Literal["higher", "lower", "info"]
+    regressed: bool
+
 
 _Key = tuple[str, ...]
 
@@ -204,6 +319,8 @@ def _reasons(r: CaseResult) -> list[str]:
         tally[why] = tally.get(why, 0) + 1
     for why, count in tally.items():
         reasons.append(why if len(attempts) == 1 else f"{why} ({count}/{len(attempts)} repeats)")
+    if r.type == NOT_REWRITTEN_TYPE and r.standalone_question:
+        reasons.append("rewritten, though it stands alone")
     if r.error and not attempts:
         reasons.append(f"error: {r.error}")
     recall = r.recall_at_k.get(r.k)
@@ -213,7 +330,8 @@ def _reasons(r: CaseResult) -> list[str]:
 
 
 def failures_listing(results: Sequence[CaseResult]) -> str:
-    """A Markdown list of failed cases: question, expected, got, refusal, retrieved chunks and why.
+    """A Markdown list of failed cases: the earlier turns of a follow-up, question, its rewrite, expected,
+    got, refusal, retrieved chunks and why.
 
     Raises nothing.
     """
@@ -225,7 +343,9 @@ def failures_listing(results: Sequence[CaseResult]) -> str:
         lines += [
             f"## {r.id} ({r.type})",
             "",
+            *(f"- earlier: {t.question} → {t.answer or '–'}" for t in r.history),
             f"- question: {r.question}",
+            *([f"- rewritten: {r.standalone_question}"] if r.standalone_question else []),
             f"- expected: {expected or '–'}",
             f"- got: {got}" + (" (refused)" if r.refused else ""),
             f"- retrieved: {', '.join(r.retrieved) or '–'}",

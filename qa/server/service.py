@@ -1,9 +1,8 @@
 """What the HTTP endpoints do with the QA object: answers, uploads, listing, removal, health.
 
-All methods block and are called from worker threads. QA's retriever keeps a lexical index in memory
-that is rebuilt in place when the store changes, so retrieval, writes and that rebuild share one lock
-(``qa.retrieve`` is wrapped with it); listing and answer generation run concurrently. Writes go in
-batches of BATCH documents, so questions are not held up for the whole of a large upload.
+All methods block and are called from worker threads. Writes (ingest, remove) go one at a time, in
+batches of BATCH documents, so a large upload commits as it goes; reads take no lock: the retriever
+swaps in a rebuilt lexical index at once, so questions and listing run beside a write.
 
 Uploaded files never keep their client-given names: each is written under a generated folder as
 ``<slug><suffix>`` with the suffix from a whitelist, inside a private temporary directory that is
@@ -25,17 +24,18 @@ from typing import TYPE_CHECKING, Annotated, BinaryIO, Literal, Protocol
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from qa.api import QA
+from qa.conversation import Rewrite, turns_from_messages
 from qa.documents import MAX_DOC_ID_CHARS, check_doc_id, unique_documents
-from qa.errors import DocumentNotFoundError, InputError, QAError
-from qa.models import Answer, Document, DocumentInfo, Filters, IngestFailure, IngestReport
+from qa.errors import QAError
+from qa.models import Answer, Document, DocumentInfo, DocumentText, Filters, IngestFailure, IngestReport
 from qa.settings import Settings, redact_url
 
 if TYPE_CHECKING:
-    from qa.server_runtime import Generations, Metrics
-    from qa.server_security import ServeSettings
+    from qa.server.metrics import ServerMetrics
+    from qa.server.pool import Generations
 
 _MAX_NAME = 100
-#: Documents ingested per hold of the index lock.
+#: Documents ingested per hold of the write lock.
 BATCH = 16
 
 
@@ -163,10 +163,10 @@ def _article_document(article: Article) -> Document:
 class Service:
     """The QA operations behind the endpoints, safe to call from several threads."""
 
-    def __init__(self, qa: QA, settings: Settings, serve: ServeSettings, metrics: Metrics) -> None:
+    def __init__(self, qa: QA, settings: Settings, metrics: ServerMetrics) -> None:
         self.qa = qa
         self.settings = settings
-        self.serve = serve
+        self.serve = settings.serve
         self.metrics = metrics
         # Writes go one batch at a time; reads need no lock (Retriever swaps its lexical index atomically).
         self._lock = threading.RLock()
@@ -180,51 +180,15 @@ class Service:
         doc_ids: list[str] | None,
         history: Sequence[HistoryTurn],
         filters: Filters | None = None,
-    ) -> Iterator[str | Answer]:
-        """qa.stream for the (rewritten, when it is a follow-up) question; runs in a generation worker."""
-        if doc_ids:
-            self._check_known(doc_ids)
-        if history:
-            question = self._standalone(question, history)
+    ) -> Iterator[str | Rewrite | Answer]:
+        """qa.stream with the conversation so far (a follow-up is rewritten first); runs in a generation worker."""
         return self.qa.stream(
             question,
             k=k,
             doc_ids=list(doc_ids) if doc_ids else None,
             filters=filters if filters and not filters.is_empty() else None,
+            history=turns_from_messages((t.role, t.content) for t in history),
         )
-
-    def _check_known(self, doc_ids: Sequence[str]) -> None:
-        """Raise DocumentNotFoundError naming the ids that are not in the store (an empty store is left to ask)."""
-        store = self.qa.store()
-        if not store.exists:
-            return
-        known = store.committed_hashes(list(dict.fromkeys(doc_ids)))
-        missing = [d for d in dict.fromkeys(doc_ids) if d not in known]
-        if missing:
-            shown = ", ".join(repr(d) for d in missing[:5]) + (" …" if len(missing) > 5 else "")
-            raise DocumentNotFoundError(f"no document {shown} in the store", hint="GET /documents lists them")
-
-    def _standalone(self, question: str, history: Sequence[HistoryTurn]) -> str:
-        """The follow-up rewritten into a standalone question by qa.chat's rewrite (one short model call)."""
-        import io
-
-        from rich.console import Console
-
-        from qa.chat import ChatSession, Turn
-
-        session = ChatSession(self.qa, Console(file=io.StringIO()))
-        asked: str | None = None
-        for turn in history:
-            if turn.role == "user":
-                if asked is not None:
-                    session.history.append(Turn(asked, asked, ""))
-                asked = turn.content
-            else:
-                session.history.append(Turn(asked or "", asked or "", turn.content))
-                asked = None
-        if asked is not None:
-            session.history.append(Turn(asked, asked, ""))
-        return session.standalone(question)[0]
 
     # -- documents ----------------------------------------------------------------------------------------
 
@@ -234,11 +198,11 @@ class Service:
         ``cancelled`` (the client went away) is checked before each document is written: what was not yet
         committed is dropped. Raises TooLargeError past QA_SERVE_MAX_UPLOAD_CHUNKS.
         """
-        from qa.documents import load_file
+        from qa.ingest import load_files
 
         max_bytes = int(self.settings.ingest.max_file_mb * 1_000_000)
-        docs: list[Document] = []
         failures: list[IngestFailure] = []
+        shown_as: dict[Path, str] = {}
         with tempfile.TemporaryDirectory(prefix="qa-upload-") as tmp:
             for i, upload in enumerate(uploads):
                 shown, name = upload_name(upload.filename)
@@ -256,18 +220,11 @@ class Service:
                 path = folder / name
                 with path.open("xb") as out:
                     shutil.copyfileobj(upload.file, out, 1 << 20)
-                try:
-                    found, bad = load_file(path, max_bytes=max_bytes)
-                except InputError as exc:
-                    failures.append(IngestFailure(path=shown, reason=_scrub(exc.message, path, shown), hint=exc.hint))
-                    continue
-                for doc in found:
-                    doc.path = f"upload:{name}"
-                docs.extend(found)
-                failures.extend(
-                    IngestFailure(path=_scrub(f.path, path, shown), reason=_scrub(f.reason, path, shown), hint=f.hint)
-                    for f in bad
-                )
+                shown_as[path] = shown
+            docs, bad = load_files(shown_as, max_bytes, shown=lambda p: shown_as[p])
+        for doc in docs:
+            doc.path = f"upload:{Path(doc.path or '').name}"
+        failures += bad
         return self._ingest(docs, failures, cancelled)
 
     def ingest_articles(
@@ -291,7 +248,7 @@ class Service:
         report = IngestReport(failed=list(failures))
         docs = unique_documents(docs, report.failed)
         self._check_budget(docs)
-        from qa.server_security import ClientGoneError
+        from qa.errors import ClientGoneError
 
         def check(_done: int, _total: int, _label: str) -> None:
             if cancelled():
@@ -314,7 +271,7 @@ class Service:
         """Raise TooLargeError when the documents would make more chunks than one request may add."""
         from qa.chunking import chunk_document
         from qa.embeddings import tokenizer_for
-        from qa.server_security import TooLargeError
+        from qa.errors import TooLargeError
 
         budget = self.serve.max_upload_chunks
         counter = tokenizer_for(self.qa.embedder)
@@ -336,6 +293,10 @@ class Service:
 
     def documents(self) -> list[DocumentInfo]:
         return [d.model_copy(update={"path": public_path(d.path)}) for d in self.qa.documents()]
+
+    def document(self, doc_id: str) -> DocumentText:
+        doc = self.qa.document(doc_id)
+        return doc.model_copy(update={"path": public_path(doc.path)})
 
     def remove(self, doc_id: str) -> int:
         with self._lock:
@@ -410,8 +371,3 @@ def public_answer(answer: Answer) -> Answer:
         for p in answer.passages
     ]
     return answer.model_copy(update={"passages": passages})
-
-
-def _scrub(text: str, path: Path, shown: str) -> str:
-    """Replace the private temp path in a message with the name the client sent."""
-    return text.replace(str(path), shown)

@@ -1,5 +1,4 @@
 """Pure scoring functions for one case: answer correctness, token F1, retrieval and citation quality.
-
 Nothing here reads files or calls a model, so every number in a report can be checked by hand.
 """
 
@@ -11,10 +10,11 @@ import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 
-from qa.evalset import EvalCase, Evidence, normalize_match
+from qa.evals.cases import EvalCase, Evidence, normalize_match
 from qa.models import Answer, Citation, Passage
 
 __all__ = [
+    "RECALL_KS",
     "answer_correct",
     "citation_precision",
     "citation_recall",
@@ -38,6 +38,8 @@ _NUMBER_NAMES = (
 _NUMBER_WORDS = {word: str(i) for i, word in enumerate(_NUMBER_NAMES.split(), start=1)}
 # A comma between digit groups is a thousands separator: "1,700" and "1700" are one number.
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+#: The depths recall is reported at (a run adds its own k).
+RECALL_KS = (1, 3, 5, 10)
 # Tokens of at least this many words in common make two quotes "overlap" (a shared clause, not a phrase).
 OVERLAP_TOKENS = 5
 

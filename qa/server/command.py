@@ -1,4 +1,4 @@
-"""``qa serve``: run the HTTP API (qa.server) with uvicorn. FastAPI and uvicorn load only when it runs."""
+"""``qa serve``: run the HTTP API (qa.server.app) with uvicorn. FastAPI and uvicorn load only when it runs."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from qa.cliopts import settings_for, store_option
 from qa.errors import QAError
 
 SERVE_HELP = """Serve the articles over HTTP: ask, upload, list, remove, health and metrics.
@@ -46,15 +47,14 @@ def run_server(host: str | None, port: int | None, store: Path | None, log_level
     import uvicorn
 
     from qa.api import QA
-    from qa.cli import settings_for
-    from qa.server import create_app
-    from qa.server_security import ServeSettings, check_bind
+    from qa.server.app import create_app
+    from qa.server.guard import check_bind
 
-    serve = ServeSettings()
+    settings = settings_for(store)
+    serve = settings.serve
     host = host or serve.host
     port = serve.port if port is None else port
     check_bind(host, serve.token)
-    settings = settings_for(store)
     qa = QA(settings, status=lambda m: click.echo(m, err=True))
     docs = qa.documents()  # loads the embedder and opens the store now, not on the first request
     if docs:  # and the retrieval models and index, so the first question doesn't pay for them
@@ -67,7 +67,7 @@ def run_server(host: str | None, port: int | None, store: Path | None, log_level
     auth = "bearer token required" if serve.token else "no token: loopback only"
     click.echo(f"article-qa: {len(docs)} document(s) in {where}; http://{shown}:{port} ({auth})", err=True)
     uvicorn.run(
-        create_app(qa, settings, serve),
+        create_app(qa, settings),
         host=host,
         port=port,
         log_level=log_level,
@@ -76,30 +76,16 @@ def run_server(host: str | None, port: int | None, store: Path | None, log_level
     )
 
 
-def _build_command() -> click.Command:
-    from qa.cli import store_option  # at call time: qa.cli imports this module
-
-    @click.command("serve", help=SERVE_HELP, short_help="Serve the HTTP API (ask, documents, health, metrics).")
-    @click.option("--host", default=None, help="Interface to listen on (default 127.0.0.1; env QA_SERVE_HOST).")
-    @click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default 8000; QA_SERVE_PORT).")
-    @store_option
-    @click.option(
-        "--log-level",
-        type=click.Choice(["critical", "error", "warning", "info", "debug"]),
-        default="info",
-        show_default=True,
-        help="uvicorn's log level (access log at info).",
-    )
-    def serve(host: str | None, port: int | None, store: Path | None, log_level: str) -> None:
-        run_server(host, port, store, log_level)
-
-    return serve
-
-
-def __getattr__(name: str) -> click.Command:
-    """``serve_command`` is built on first access, so that qa.cli and this module can import each other."""
-    if name == "serve_command":
-        command = _build_command()
-        globals()["serve_command"] = command
-        return command
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+@click.command("serve", help=SERVE_HELP, short_help="Serve the HTTP API (ask, documents, health, metrics).")
+@click.option("--host", default=None, help="Interface to listen on (default 127.0.0.1; env QA_SERVE_HOST).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default 8000; QA_SERVE_PORT).")
+@store_option
+@click.option(
+    "--log-level",
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    default="info",
+    show_default=True,
+    help="uvicorn's log level (access log at info).",
+)
+def serve_command(host: str | None, port: int | None, store: Path | None, log_level: str) -> None:
+    run_server(host, port, store, log_level)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from qa.evalset import EvalCase, Evidence
-from qa.metrics import (
+from qa.evals.cases import EvalCase, Evidence
+from qa.evals.metrics import (
     answer_correct,
     citation_precision,
     citation_recall,
