@@ -134,6 +134,29 @@ def test_ask_click_a_citation_and_see_the_quote_highlighted_in_its_article(brows
     assert page.locator("#reader").is_hidden()
 
 
+def test_every_citation_in_the_article_is_highlighted_and_the_chosen_one_stands_out(browser: Any, site: str) -> None:
+    text = ARTICLE.read_text(encoding="utf-8")
+    first, second = "The US deployment to Poland", "There are about 300 service members"
+    cites = [
+        {
+            "key": n,
+            "doc_id": DOC_ID,
+            "title": None,
+            "quote": q,
+            "char_start": text.index(q),
+            "char_end": text.index(q) + len(q),
+        }
+        for n, q in ((1, first), (2, second))
+    ]
+    page = browser.new_page()
+    page.goto(site)
+    # the page's own openCitation, as the [2] button of an answer citing both sentences calls it
+    page.evaluate("([result, cite]) => openCitation(result, cite)", [{"citations": cites}, cites[1]])
+    page.locator("#reader-text mark.selected").wait_for()
+    assert highlighted(page) == [(first, False), (second, True)]
+    assert page.locator("#reader-text mark.selected").get_attribute("data-key") == "2"
+
+
 def test_a_follow_up_keeps_the_conversation_and_shows_its_rewrite(browser: Any, site: str) -> None:
     page = browser.new_page()
     page.goto(site)
