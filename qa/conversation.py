@@ -257,21 +257,15 @@ def _substitute_referent(
 ) -> str | None:
     """The question with its first pronoun replaced by what the model says it refers to, when that is named
     in the conversation shown (it is copied, never made up); None otherwise."""
-    from langchain_core.messages import HumanMessage
-
     tokens = re.findall(r"[A-Za-z]+", question)
     word = next((t for t in tokens if t.lower() in _REFERRING), None)
     if word is None:
         return None
     shown = history_text(history[-REWRITE_TURNS:])
-    prompt = fill(load_prompt("referent"), history=shown, question=question, word=word)
-    try:
-        msg = chat_model().invoke([HumanMessage(prompt.strip())], temperature=0, max_tokens=max_tokens)
-    except QAError:
-        raise
-    except Exception:  # a failed rewrite must not lose the question
-        return None
-    lines = (msg.content if isinstance(msg.content, str) else "").strip().splitlines()
+    text, _ = _invoke(
+        chat_model, fill(load_prompt("referent"), history=shown, question=question, word=word), max_tokens
+    )
+    lines = (text or "").strip().splitlines()
     referent = lines[0].strip().strip("\"'`“”‘’.").strip() if lines else ""
     if not referent or len(referent.split()) > 8 or referent.lower() not in shown.lower():
         return None
@@ -291,23 +285,32 @@ def _ask_rewrite(
     with_answers: bool,
     max_tokens: int,
 ) -> tuple[str | None, str]:
-    from langchain_core.messages import HumanMessage
-
     shown = history_text(history[-REWRITE_TURNS:], with_answers=with_answers)
-    prompt = fill(load_prompt("condense"), history=shown, question=question)
-    try:
-        msg = chat_model().invoke([HumanMessage(prompt.strip())], temperature=0, max_tokens=max_tokens)
-    except QAError:
-        raise
-    except Exception as exc:  # a failed rewrite must not lose the question
-        return None, f"failed ({exc.__class__.__name__}), asked as typed"
-    text = msg.content if isinstance(msg.content, str) else ""
-    if (getattr(msg, "response_metadata", None) or {}).get("finish_reason") == "length":
-        return None, f"cut off at {max_tokens} tokens, asked as typed"
+    text, why = _invoke(chat_model, fill(load_prompt("condense"), history=shown, question=question), max_tokens)
+    if text is None:
+        return None, why
     cleaned = clean_rewrite(text, question)
     if cleaned is None:
         return None, f"unusable model output {text[:80]!r}, asked as typed"
     return cleaned, "rewritten from the conversation"
+
+
+def _invoke(chat_model: Callable[[], BaseChatModel], prompt: str, max_tokens: int) -> tuple[str | None, str]:
+    """(the model's reply, "") for one short rewrite prompt, or (None, why) when it failed or was cut off.
+
+    A QAError from the client (the server is down) propagates; any other failure must not lose the question.
+    """
+    from langchain_core.messages import HumanMessage
+
+    try:
+        msg = chat_model().invoke([HumanMessage(prompt.strip())], temperature=0, max_tokens=max_tokens)
+    except QAError:
+        raise
+    except Exception as exc:
+        return None, f"failed ({exc.__class__.__name__}), asked as typed"
+    if (getattr(msg, "response_metadata", None) or {}).get("finish_reason") == "length":
+        return None, f"cut off at {max_tokens} tokens, asked as typed"
+    return (msg.content if isinstance(msg.content, str) else ""), ""
 
 
 def turns_from_messages(messages: Iterable[tuple[str, str]]) -> list[Turn]:
