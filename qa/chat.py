@@ -28,16 +28,12 @@ from qa.models import Answer, DocumentInfo, Filters
 from qa.settings import redact_url
 
 if TYPE_CHECKING:
-    from langchain_core.language_models import BaseChatModel
     from rich.console import Console
     from rich.status import Status
 
 
 class QALike(Protocol):
     """What the chat needs from qa.api.QA."""
-
-    @property
-    def chat_model(self) -> BaseChatModel: ...
 
     def stream(
         self,

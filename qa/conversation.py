@@ -151,7 +151,7 @@ def lost_words(rewrite: str, question: str) -> list[str]:
     lost: list[str] = []
     tokens = re.findall(r"[a-z]+", question.lower())
     wh = next((t for t in tokens[:2] if t in _WH_WORDS), None)
-    elliptic = re.match(r"\s*(?:and\s+)?(?:what|how)\s+about\b", question, re.I)  # takes the earlier question's form
+    elliptic = _ELLIPSIS.match(question)  # "What about Germany?" takes the earlier question's form
     if wh and not elliptic and wh not in re.findall(r"[a-z]+", rewrite.lower()):
         lost.append(wh)
     kept = {stem(w) for w in content_words(rewrite)}

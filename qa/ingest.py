@@ -53,6 +53,18 @@ def load_files(
     return docs, failures
 
 
+def chunk(doc: Document, settings: Settings, count_tokens: Callable[[str], int]) -> list[Chunk]:
+    """``doc``'s chunks under the chunking settings, sized by the embedder's tokenizer."""
+    from qa.chunking import chunk_document
+
+    return chunk_document(
+        doc,
+        max_tokens=settings.chunking.max_tokens,
+        overlap_tokens=settings.chunking.overlap_tokens,
+        count_tokens=count_tokens,
+    )
+
+
 def ingest_documents(
     docs: Iterable[Document],
     store: Store,
@@ -130,14 +142,7 @@ class _Pipeline:
             progress(len(docs), len(docs), "")
 
     def _chunk(self, doc: Document) -> list[Chunk]:
-        from qa.chunking import chunk_document
-
-        return chunk_document(
-            doc,
-            max_tokens=self.settings.chunking.max_tokens,
-            overlap_tokens=self.settings.chunking.overlap_tokens,
-            count_tokens=self.counter.count_tokens,
-        )
+        return chunk(doc, self.settings, self.counter.count_tokens)
 
     def _flush(self) -> None:
         """One embedder call and one batched store write for many small documents."""

@@ -220,10 +220,7 @@ class Store:
 
     def document_text(self, doc_id: str) -> str:
         """The canonical text of a committed document; raises DocumentNotFoundError."""
-        got = self._docs.get(ids=[doc_id], include=["documents", "metadatas"]) if self._docs else None
-        if not got or not got["ids"] or not (got["metadatas"][0] or {}).get("content_hash"):
-            raise not_found([doc_id])
-        return str(got["documents"][0])
+        return self.document(doc_id).text
 
     def recover(self) -> int:
         """Remove what interrupted writes left behind; returns how many documents were repaired."""

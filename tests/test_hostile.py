@@ -238,7 +238,7 @@ def test_an_upload_whose_client_left_is_not_ingested(tmp_path: Path) -> None:
     from qa.server.service import Article
 
     with make_client(tmp_path, ingest=False) as c:
-        service = c.app.state.service  # type: ignore[attr-defined]
+        service = c.app.state.context.service  # type: ignore[attr-defined]
         articles = [Article(id=f"a{i}", text=f"Article {i}: ships unload grain.") for i in range(3)]
         with pytest.raises(ClientGoneError):
             service.ingest_articles(articles, cancelled=lambda: True)

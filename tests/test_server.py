@@ -309,7 +309,7 @@ def test_first_upload_makes_a_store_that_answered_409_usable(tmp_path: Path) -> 
 def test_model_unavailable_is_503_without_a_traceback(tmp_path: Path) -> None:
     dead = f"http://127.0.0.1:{free_port()}/v1"
     with make_client(tmp_path, chat=None, llm_base_url=dead) as c:
-        c.app.state.service.qa._chat = None  # type: ignore[attr-defined]  # the real ChatOpenAI client
+        c.app.state.context.service.qa._chat = None  # type: ignore[attr-defined]  # the real ChatOpenAI client
         body = assert_error(c.post("/ask", json={"question": QUESTION}), 503, "model_unavailable")
         assert dead in body["error"]["message"] and body["error"]["hint"]
         resp = c.post("/ask", json={"question": QUESTION}, headers={"Accept": "text/event-stream"})
@@ -350,7 +350,7 @@ def test_overload_gets_503_with_retry_after(tmp_path: Path) -> None:
         make_client(tmp_path, chat, max_concurrent=1, max_queue=1, retry_after_s=7) as c,
         ThreadPoolExecutor(2) as pool,
     ):
-        gens = c.app.state.generations  # type: ignore[attr-defined]
+        gens = c.app.state.context.generations  # type: ignore[attr-defined]
         try:
             first = pool.submit(c.post, "/ask", json={"question": QUESTION})
             assert chat.entered.wait(60)
@@ -386,7 +386,7 @@ def test_slow_answer_times_out_with_504_and_frees_the_slot(tmp_path: Path) -> No
     release = threading.Event()
     chat = BlockingChat(release)
     with make_client(tmp_path, chat, ask_timeout_s=0.5) as c:
-        gens = c.app.state.generations  # type: ignore[attr-defined]
+        gens = c.app.state.context.generations  # type: ignore[attr-defined]
         try:
             body = assert_error(c.post("/ask", json={"question": QUESTION}), 504, "timeout")
             assert "0.5 s" in body["error"]["message"]
@@ -402,7 +402,7 @@ def test_stream_that_stalls_ends_with_a_timeout_event(tmp_path: Path) -> None:
     release = threading.Event()
     # enough pieces to pass the evidence fields and reach the answer text, which is what streams
     with make_client(tmp_path, BlockingChat(release, before=12), ask_timeout_s=1.5) as c:
-        c.app.state.service.qa.retrieve(QUESTION)  # type: ignore[attr-defined]  # warm up the lexical index
+        c.app.state.context.service.qa.retrieve(QUESTION)  # type: ignore[attr-defined]  # warm up the lexical index
         try:
             resp = c.post("/ask", json={"question": QUESTION}, headers={"Accept": "text/event-stream"})
         finally:

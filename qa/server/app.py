@@ -72,7 +72,6 @@ def create_app(qa: QA, settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.context = AppContext(qa, settings, gens, metrics, service)
-    app.state.metrics, app.state.generations, app.state.service = metrics, gens, service
 
     # -- errors: one JSON shape, stable codes, never a stack trace ---------------------------------------
 

@@ -269,22 +269,15 @@ class Service:
 
     def _check_budget(self, docs: Sequence[Document]) -> None:
         """Raise TooLargeError when the documents would make more chunks than one request may add."""
-        from qa.chunking import chunk_document
         from qa.embeddings import tokenizer_for
         from qa.errors import TooLargeError
+        from qa.ingest import chunk
 
         budget = self.serve.max_upload_chunks
         counter = tokenizer_for(self.qa.embedder)
         total = 0
         for doc in docs:
-            total += len(
-                chunk_document(
-                    doc,
-                    max_tokens=self.settings.chunking.max_tokens,
-                    overlap_tokens=self.settings.chunking.overlap_tokens,
-                    count_tokens=counter.count_tokens,
-                )
-            )
+            total += len(chunk(doc, self.settings, counter.count_tokens))
             if total > budget:
                 raise TooLargeError(
                     f"the upload would add more than {budget} chunks (QA_SERVE_MAX_UPLOAD_CHUNKS)",
