@@ -36,7 +36,9 @@ from qa.citations import (
 )
 from qa.evidence import Evidence, Sentence
 from qa.models import Answer, Citation, Passage
-from qa.settings import Settings
+from qa.qualifiers import SAME_NAME as _SAME_NAME
+from qa.qualifiers import swapped_qualifiers
+from qa.settings import AnswerSettings, Settings
 
 #: The fixed wording of every refusal (documented in README.md).
 REFUSAL_TEXT = "The ingested articles don't answer this question."
@@ -77,17 +79,20 @@ _YES_NO_QUESTION = re.compile(
     r"\s*(is|are|was|were|will|would|do|does|did|can|could|has|have|had|should|shall|may|might)\b", re.I
 )
 _NEGATION = re.compile(r"\b(not|no|never|neither|nor|cannot|without)\b|n't\b|n’t\b", re.I)
+# What says "not this one" without a negation: "the troops were separate from the 8,500 on alert".
+_CONTRAST = re.compile(
+    r"\b(?:separate(?:ly)?|distinct|different)\s+from\b|\b(?:rather|other)\s+than\b|\binstead\s+of\b|\bunlike\b", re.I
+)
+# Words after a negation that it denies ("not going to fight in Ukraine").
+_DENIAL_SCOPE = 6
+# "Do adults or juveniles glow brighter?" asks which, not yes or no.
+_ALTERNATIVE = re.compile(r"\bor\b(?!\s+not\b)", re.I)
 # A question whose own verb is negated ("Who wasn't…", "Which city did not…"), not one quoting a negation.
 _NEGATED_QUESTION = re.compile(
     r"\s*(who|whom|what|which|where|when|why|how)\b(?:\s+[\w'’-]+){0,3}?\s+(?:\w+n['’]t|not|never)\b", re.I
 )
 _MARKER = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
 _NAME = re.compile(r"\b[A-Z][\w'’.-]*")
-# Demonyms and short forms an article and a question use interchangeably.
-_SAME_NAME = {
-    "american": "us", "americans": "us", "america": "us", "united": "us", "usa": "us",
-    "british": "uk", "britain": "uk", "briton": "uk", "britons": "uk", "english": "uk",
-}  # fmt: skip
 
 
 def refusal(question: str, passages: Sequence[Passage], reason: str, **extra: Any) -> Answer:
@@ -187,8 +192,36 @@ def verdict_asked(question: str, reply: ModelReply) -> str:
 
 
 def is_yes_no(question: str) -> bool:
-    """True for a question that asks for yes or no."""
-    return bool(_YES_NO_QUESTION.match(question))
+    """True for a question that asks for yes or no (not for "Is it X or Y?", which asks which)."""
+    return bool(_YES_NO_QUESTION.match(question)) and not _ALTERNATIVE.search(question)
+
+
+def _denies(text: str) -> bool:
+    return bool(_NEGATION.search(text) or _CONTRAST.search(text))
+
+
+def _denied_terms(question: str, text: str) -> int:
+    """How many of the question's terms stand in the few words after a "not" or "separate from" of
+    ``text``: what a sentence denies is what follows its negation."""
+    q = {stem(w) for w in question_terms(question)}
+    scope: set[str] = set()
+    for m in list(_NEGATION.finditer(text)) + list(_CONTRAST.finditer(text)):
+        scope |= stems(" ".join(text[m.end() :].split()[:_DENIAL_SCOPE]))
+    return len(q & scope)
+
+
+def _denying_sentence(question: str, evidence: Evidence, cfg: AnswerSettings, scorer: Scorer | None) -> Sentence | None:
+    """The shown sentence that denies what the question asks ("not" or "separate from" followed closely
+    by the question's terms), best first by the terms it denies, then by the cross-encoder; None unless
+    it passes the same relation bar as any cited sentence."""
+    denying = [s for s in evidence.sentences if _denied_terms(question, s.text)]
+    if not denying:
+        return None
+    coverage = [_coverage(question, stems(s.text)) for s in denying]
+    scores = scorer(question, [s.text for s in denying]) if scorer is not None else coverage
+    best = max(range(len(denying)), key=lambda i: (_denied_terms(question, denying[i].text), scores[i]))
+    ok = coverage[best] >= cfg.min_relation or (scorer is not None and scores[best] >= cfg.min_relevance)
+    return denying[best] if ok else None
 
 
 def _cite(n: int, s: Sentence) -> Citation:
@@ -267,7 +300,7 @@ def check_reply(
                 checks["span_relocated"] = [s.id for s in cited]
                 cited = moved
                 span_ok = True
-    if span_ok and not is_yes_no(question) and not any(new_facts(span, question)):
+    if span_ok and not is_yes_no(question) and not _ALTERNATIVE.search(question) and not any(new_facts(span, question)):
         # "Where in Romania?" → "Romania": a span that only repeats the question answers nothing by itself.
         checks["span_restates_question"] = True
         span_ok = False
@@ -276,8 +309,15 @@ def check_reply(
     context = texts + [t for t in {evidence.block_of(s).title or "" for s in cited} if t]
     units = list(texts)  # what the stray-facts rule weighs one by one: a quotation with its speaker is one
 
+    # "Do adults or juveniles glow brighter?" → "Juveniles": one of the question's own words is the answer,
+    # when the cited sentences hold it.
+    chooses = bool(_ALTERNATIVE.search(question)) and span_ok
     # 3. The answer's new names, numbers and words, against the cited sentences.
     sentence = " ".join(_MARKER.sub("", reply.answer).split())
+    if not is_yes_no(question):  # "Do adults or juveniles…?" → "Yes, juveniles…": the "yes" answers nothing
+        head = re.match(r"\s*(?:yes|no)\s*[,.!]\s*(?=\S)", sentence, re.I)
+        sentence = sentence[head.end() :] if head else sentence
+        sentence = sentence[:1].upper() + sentence[1:]
     verdict = verdict_asked(question, reply)
     gaps = unbacked(sentence, question, context, cfg.min_support) if sentence else ["(empty answer)"]
     if gaps:
@@ -292,7 +332,7 @@ def check_reply(
             texts = [s.text for s in cited]
             context = texts + [t for t in {evidence.block_of(s).title or "" for s in cited} if t]
             gaps = []
-    if not gaps and not is_yes_no(question) and not any(new_facts(sentence, question)):
+    if not gaps and not is_yes_no(question) and not any(new_facts(sentence, question)) and not chooses:
         checks["answer_restates_question"] = True
         return refusal(question, passages, "the answer only repeats the question's own words", **common)
     if gaps:
@@ -307,6 +347,17 @@ def check_reply(
         sentence = span  # the verified span is the answer, in the article's own words
         checks["answer_from_span"] = True
 
+    # A "no" rests on a sentence that says not (or "separate from"); when the model pointed at one that
+    # doesn't, the shown sentence that denies what the question asks is cited instead, if there is one.
+    if verdict == "no" and not _NEGATION.search(question) and not any(_denies(t) for t in texts):
+        denying = _denying_sentence(question, evidence, cfg, scorer)
+        if denying is None:
+            return refusal(question, passages, "the answer says no, but no cited sentence says not", **common)
+        checks["no_relocated"] = [s.id for s in cited]
+        cited, units = [denying], [denying.text]
+        texts = [denying.text]
+        context = texts + [t for t in {evidence.block_of(denying).title or ""} if t]
+
     # 4. Are the cited sentences about what the question asks?
     stray = _stray_facts(sentence, question, units)
     if stray:
@@ -315,6 +366,17 @@ def check_reply(
             question,
             passages,
             f"the answer's {', '.join(stray[:3])} comes from a cited sentence about something else",
+            **common,
+        )
+    swaps = swapped_qualifiers(question, texts, f"{sentence} {span}")
+    if swaps:
+        # "What is FMCG's economy characterized by?" cited to "Warsaw's economy … FMCG manufacturing".
+        checks["qualifier_swapped"] = [list(x) for x in swaps]
+        name, noun, other = swaps[0]
+        return refusal(
+            question,
+            passages,
+            f"the cited sentences speak of {other}'s {noun}, the question of {name}'s {noun}",
             **common,
         )
     if _NEGATED_QUESTION.match(question) and not any(_NEGATION.search(t) for t in texts):
@@ -361,7 +423,7 @@ def check_reply(
         head = re.match(r"\s*(yes|no)\b[\s,.!]*", sentence, re.I)
         if head and head.group(1).lower() != verdict:
             return refusal(question, passages, "the verdict and the answer sentence disagree", **common)
-        negated = any(_NEGATION.search(t) for t in texts) or _NEGATION.search(sentence)
+        negated = any(_denies(t) for t in texts) or _NEGATION.search(sentence)
         if verdict == "yes" and negated and not _NEGATION.search(question):
             return refusal(
                 question, passages, "the answer says yes, but it or the sentence it cites is negated", **common

@@ -223,3 +223,55 @@ def test_a_quotation_continued_over_sentences_takes_its_speaker_from_the_sentenc
     plain = "Biden spoke in the East Room. Article V is a sacred obligation, the treaty says."
     ps = [Passage(key=1, chunk_id="p:h:0", doc_id="p", text=plain, char_start=0, char_end=len(plain), score=0.6)]
     assert not verify('Who described Article V as "a sacred obligation"?', ps, reply, S).answerable
+
+
+def test_a_no_rests_on_the_sentence_that_denies_what_is_asked() -> None:
+    # Measured: "Will these US troops fight in Ukraine?" → "No", cited to the sentence about the 1,700
+    # troops. The answer was right, its citation backed nothing; the sentence that says "not going to fight"
+    # is cited instead.
+    q = "Will these troops fight in Ukraine?"
+    a = ask(q, [2], "troops", "No.")
+    assert a.answerable and a.answer.startswith("No")
+    (c,) = a.citations
+    assert "not going to fight in Ukraine" in c.quote and ARTICLE[c.char_start : c.char_end] == c.quote
+    # nothing shown denies it: a "no" has nothing to rest on
+    a = ask("Will these troops be based at Fort Bragg?", [2], "Fort Bragg", "No.")
+    assert not a.answerable and "says no" in (a.refusal_reason or "")
+
+
+def test_a_yes_on_a_sentence_that_sets_the_thing_apart_is_refused() -> None:
+    # Measured: "Are the troops being deployed part of the 8,500 on alert?" → "Yes", cited to "the troops
+    # being deployed were separate from the 8,500 US troops on heightened alert".
+    text = "Kirby said that the troops being deployed were separate from the 8,500 US troops on heightened alert."
+    ps = [Passage(key=1, chunk_id="k:h:0", doc_id="k", text=text, char_start=0, char_end=len(text), score=0.6)]
+    reply = ModelReply(ids=[1], span="8,500 US troops", verdict="yes", answer="Yes, they are.")
+    a = verify("Are the troops being deployed part of the 8,500 already on heightened alert?", ps, reply, S)
+    assert not a.answerable and "negated" in (a.refusal_reason or "")
+
+
+def test_a_which_of_two_question_is_not_answered_yes() -> None:
+    text = "Juveniles luminesce more brightly for their size than adults do."
+    ps = [Passage(key=1, chunk_id="j:h:0", doc_id="j", text=text, char_start=0, char_end=len(text), score=0.6)]
+    reply = ModelReply(ids=[1], span="Juveniles", verdict="yes", answer="Yes, juveniles luminesce more brightly.")
+    a = verify("Do adults or juveniles luminesce more brightly?", ps, reply, S)
+    assert a.answerable and a.answer.startswith("Juveniles") and not a.answer.lower().startswith("yes")
+    # "No" as a word of the answer stays
+    reply = ModelReply(
+        ids=[1], span="Juveniles", verdict="none", answer="No adults; juveniles luminesce more brightly."
+    )
+    assert verify("Do adults or juveniles luminesce more brightly?", ps, reply, S).answer.startswith("No adults")
+
+
+def test_a_sentence_about_another_names_thing_is_refused() -> None:
+    # SQuAD 2.0's adversarial "What is FMCG's economy characterized by?" (the text says Warsaw's economy
+    # is characterised by FMCG manufacturing) was answered "FMCG manufacturing".
+    text = (
+        "Warsaw's economy, by a wide variety of industries, is characterised by FMCG manufacturing and food processing."
+    )
+    ps = [Passage(key=1, chunk_id="w:h:0", doc_id="w", text=text, char_start=0, char_end=len(text), score=0.6)]
+    reply = ModelReply(ids=[1], span="FMCG manufacturing", verdict="none", answer="FMCG manufacturing.")
+    a = verify("What is FMCG's economy characterized by?", ps, reply, S)
+    assert not a.answerable and "Warsaw's economy" in (a.refusal_reason or "")
+    # the same sentence asked about Warsaw's economy is an answer
+    a = verify("What is Warsaw's economy characterized by?", ps, reply, S)
+    assert a.answerable and "FMCG manufacturing" in a.answer

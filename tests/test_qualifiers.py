@@ -1,0 +1,47 @@
+"""Swapped qualifiers (qa.qualifiers): a sentence about another name's thing than the question's."""
+
+from __future__ import annotations
+
+from qa.qualifiers import swapped_qualifiers
+
+
+def test_another_names_noun_is_a_swap() -> None:
+    hits = swapped_qualifiers(
+        "What is FMCG's economy characterized by?", ["Warsaw's economy is characterised by FMCG manufacturing."]
+    )
+    assert hits == [("FMCG", "economy", "Warsaw")]
+    assert swapped_qualifiers(
+        "What grew at the narrow point in the river under Spanish rule?",
+        ["Under British rule, settlement grew at the narrow point in the river."],
+    ) == [("Spanish", "rule", "British")]
+
+
+def test_the_same_name_spelled_otherwise_or_nearby_is_not_a_swap() -> None:
+    # accents and misspellings, demonyms, the name a few words before the noun, a sentence's first word
+    assert swapped_qualifiers("Who was on Celeron's expedition?", ["Céloron's expedition had 200 men."]) == []
+    assert swapped_qualifiers("How many US troops go?", ["About 1,700 American troops go."]) == []
+    assert swapped_qualifiers("What did the Apple system assign?", ["The AppleTalk system assigned addresses."]) == []
+    assert (
+        swapped_qualifiers(
+            "How many pages of the US document were published?",
+            ["El Pais published five pages of a US government document and four pages of a NATO document."],
+        )
+        == []
+    )
+    assert swapped_qualifiers("When did the Warsaw uprising start?", ["Largely uprising began in 1944."]) == []
+
+
+def test_a_question_asking_for_that_other_name_is_not_a_swap() -> None:
+    q = "What is the name of the Egyptian papyrus on prime numbers?"
+    text = ["Hints of prime numbers survive in the Rhind papyrus, from ancient Egyptians."]
+    assert swapped_qualifiers(q, text) == [("Egyptian", "papyrus", "Rhind")]
+    assert swapped_qualifiers(q, text, answer="the Rhind papyrus") == []
+
+
+def test_verbs_and_adverbs_after_a_name_are_not_nouns() -> None:
+    assert (
+        swapped_qualifiers(
+            "When was Warsaw ranked the 32nd most liveable city?", ["In 2012 the Economist Unit ranked Warsaw 32nd."]
+        )
+        == []
+    )
