@@ -17,16 +17,30 @@ REFUSAL_CATEGORIES = [
     ("refused: the model itself found no answer", ["model found no"]),
     (
         "refused: quote or answer not backed by the cited text",
-        ["no citation could be verified", "no sentence of the answer", "is not in the sentences it cites",
-         "only repeats", "sentence numbers that were not shown"],
+        [
+            "no citation could be verified",
+            "no sentence of the answer",
+            "is not in the sentences it cites",
+            "only repeats",
+            "sentence numbers that were not shown",
+        ],
     ),
     ("refused: missing-premise check", ["passages never mention"]),
     (
         "refused: cited sentences judged about something else",
-        ["about something else", "asks what is not so", "never mention", "which the question is about"],
+        [
+            "about something else",
+            "asks what is not so",
+            "never mention",
+            "which the question is about",
+            "the cited sentences speak of",
+        ],
     ),
     ("refused: follow-up check said no", ["asked again"]),
-    ("refused: answer type / yes-no checks", ["asks for a number", "asks when", "asks who", "verdict", "negated"]),
+    (
+        "refused: answer type / yes-no checks",
+        ["asks for a number", "asks when", "asks who", "verdict", "negated", "says no"],
+    ),
     ("refused: no related passage", ["no passage is related", "no passages were retrieved"]),
 ]
 

@@ -22,7 +22,7 @@ from qa.evidence import Evidence, build_evidence
 from qa.models import Answer, Passage, Timings, Usage
 from qa.prompt import fill, load_prompt
 from qa.settings import Settings
-from qa.verify import REFUSAL_TEXT, ModelReply, Scorer, check_reply, refusal
+from qa.verify import REFUSAL_TEXT, ModelReply, Scorer, check_reply, is_yes_no, refusal
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -42,10 +42,16 @@ def build_messages(question: str, evidence: Evidence) -> list[BaseMessage]:
     return [SystemMessage(load_prompt("answer_system").strip()), HumanMessage(user.strip())]
 
 
-def response_format(max_evidence: int = 4) -> dict[str, Any]:
-    """The OpenAI ``response_format`` that constrains the model to ModelReply."""
+def response_format(max_evidence: int = 4, yes_no: bool = True) -> dict[str, Any]:
+    """The OpenAI ``response_format`` that constrains the model to ModelReply. Without ``yes_no`` (the
+    question doesn't ask yes or no) the verdict field is left out: the model would only write "none"."""
     schema = ModelReply.model_json_schema()
     schema["properties"]["ids"]["maxItems"] = max_evidence
+    if yes_no:
+        schema["required"] = [*schema["required"], "verdict"]
+    else:
+        del schema["properties"]["verdict"]
+    schema["required"] = [k for k in schema["properties"] if k in schema["required"]]
     return {"type": "json_schema", "json_schema": {"name": "evidence_answer", "schema": schema, "strict": True}}
 
 
@@ -184,7 +190,7 @@ def stream_answer(
         )
         return
     messages = build_messages(question, evidence)
-    fmt = response_format(settings.answer.max_evidence)
+    fmt = response_format(settings.answer.max_evidence, is_yes_no(question))
     field = _AnswerFieldStream()
     usage = Usage()
     first_token: float | None = None

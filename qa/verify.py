@@ -52,7 +52,9 @@ class ModelReply(BaseModel):
 
     ids: list[int] = Field(max_length=4, description="Numbers of the sentences that state the answer; [] if none.")
     span: str = Field(max_length=160, description="The shortest words copied from those sentences that answer.")
-    verdict: Literal["yes", "no", "none"] = Field(description="For a yes/no question, yes or no; otherwise none.")
+    verdict: Literal["yes", "no", "none"] = Field(
+        default="none", description="For a yes/no question, yes or no; otherwise none (and left out)."
+    )
     answer: str = Field(max_length=200, description="A short answer (at most 15 words) from those sentences only.")
 
 

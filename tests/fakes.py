@@ -24,9 +24,11 @@ class ScriptedChat:
         self.piece = piece
         self.confirm = confirm
         self.calls: list[list[Any]] = []
+        self.formats: list[Any] = []  # the response_format of each stream call
 
     def stream(self, messages: list[Any], **kwargs: Any) -> Iterator[AIMessageChunk]:
         self.calls.append(messages)
+        self.formats.append(kwargs.get("response_format"))
         text = self.replies.pop(0)
         for i in range(0, len(text), self.piece):
             yield AIMessageChunk(content=text[i : i + self.piece])

@@ -136,6 +136,17 @@ def test_the_schema_asks_for_evidence_first_and_bounds_every_field() -> None:
     assert schema["properties"]["ids"]["maxItems"] == 3
     assert schema["properties"]["span"]["maxLength"] and schema["properties"]["answer"]["maxLength"]
     assert set(schema["required"]) == {"ids", "span", "verdict", "answer"}
+    # a question that doesn't ask yes or no is not made to write "verdict": "none" (fewer tokens)
+    schema = response_format(3, yes_no=False)["json_schema"]["schema"]
+    assert list(schema["properties"]) == schema["required"] == ["ids", "span", "answer"]
+
+
+def test_the_verdict_is_asked_only_of_yes_no_questions() -> None:
+    chat = ScriptedChat(reply("About 1,700 troops.", [1], "about 1,700 troops"), reply("No.", [1], "troops"))
+    _run(chat, "How many troops are going to Poland?")
+    _run(chat, "Are the troops going to Poland?")
+    asked = [f["json_schema"]["schema"]["required"] for f in chat.formats]
+    assert asked == [["ids", "span", "answer"], ["ids", "span", "verdict", "answer"]]
 
 
 def test_passages_of_nothing_but_planted_instructions_are_refused_without_the_model() -> None:
