@@ -26,6 +26,7 @@ _NOT_NAMES = frozenset(
     for on at by with from has have had can could will would should it its this that these those i if as
     but not no yes he she they his her their each every all some most many much more other""".split()  # noqa: SIM905
 )
+_AUXILIARIES = frozenset("do does did will would can could should may might must shall".split())  # noqa: SIM905
 # The question's name counts as present when it stands this many words or fewer before the noun.
 _WINDOW = 3
 _SIMILAR = 0.8
@@ -53,6 +54,8 @@ def _qualified(words: Sequence[str]) -> list[tuple[str, str, str]]:
         name, noun = words[i], words[i + 1]
         if i == 0 and not name.endswith("'s"):
             continue  # a sentence's first word is capitalised anyway
+        if i > 0 and words[i - 1].lower() in _AUXILIARIES:
+            continue  # "Which countries does Latvia border?": a verb follows the name
         if not name[0].isupper() or _fold(name) in _NOT_NAMES:
             continue
         if not noun[0].islower() or noun in _NOT_NAMES or len(noun) < 3 or noun.endswith(("'s", "ed", "ly")):

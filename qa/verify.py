@@ -370,7 +370,9 @@ def check_reply(
             f"the answer's {', '.join(stray[:3])} comes from a cited sentence about something else",
             **common,
         )
-    swaps = swapped_qualifiers(question, texts, f"{sentence} {span}")
+    # weighed on the sentence the answer comes from (the span's), when the span was found
+    source = [t for t in texts if span_ok and locate_quote(span, t) is not None] or texts
+    swaps = swapped_qualifiers(question, source, f"{sentence} {span}")
     if swaps:
         # "What is FMCG's economy characterized by?" cited to "Warsaw's economy … FMCG manufacturing".
         checks["qualifier_swapped"] = [list(x) for x in swaps]

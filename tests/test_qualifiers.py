@@ -45,3 +45,10 @@ def test_verbs_and_adverbs_after_a_name_are_not_nouns() -> None:
         )
         == []
     )
+
+
+def test_a_verb_after_the_name_is_not_its_noun() -> None:
+    # Measured: "Which two countries does Latvia border?" cited to "Latvia borders Russia and Belarus" and a
+    # sentence about "Ukraine's border" was refused as a swap.
+    q = "Which two countries does Latvia border, as mentioned in the piece?"
+    assert swapped_qualifiers(q, ["Russian troops massed along Ukraine's border."]) == []

@@ -275,3 +275,14 @@ def test_a_sentence_about_another_names_thing_is_refused() -> None:
     # the same sentence asked about Warsaw's economy is an answer
     a = verify("What is Warsaw's economy characterized by?", ps, reply, S)
     assert a.answerable and "FMCG manufacturing" in a.answer
+
+
+def test_a_swap_is_weighed_on_the_sentence_the_span_comes_from() -> None:
+    text = (
+        "Warsaw's economy is characterised by FMCG manufacturing. "
+        "FMCG's economy, a Warsaw district's, is characterised by trade and services."
+    )
+    ps = [Passage(key=1, chunk_id="w:h:0", doc_id="w", text=text, char_start=0, char_end=len(text), score=0.6)]
+    reply = ModelReply(ids=[1, 2], span="trade and services", verdict="none", answer="Trade and services.")
+    a = verify("What is FMCG's economy characterized by?", ps, reply, S)
+    assert a.answerable and "Trade and services" in a.answer
