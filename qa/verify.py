@@ -212,6 +212,16 @@ def _denied_terms(question: str, text: str) -> int:
     return len(q & scope)
 
 
+def _denies_what_is_asked(question: str, text: str) -> bool:
+    """True when ``text`` negates one of the question's ordinary terms (what it asks about) within a few
+    words: "were not permanent" for "…meant to be permanent?"."""
+    asked = {stem(w) for w in relation_terms(question)}
+    for m in list(_NEGATION.finditer(text)) + list(_CONTRAST.finditer(text)):
+        if asked & stems(" ".join(text[m.end() :].split()[:_DENIAL_SCOPE])):
+            return True
+    return False
+
+
 def _denying_sentence(question: str, evidence: Evidence, cfg: AnswerSettings, scorer: Scorer | None) -> Sentence | None:
     """The shown sentence that denies what the question asks ("not" or "separate from" followed closely
     by the question's terms), best first by the terms it denies, then by the cross-encoder; None unless
@@ -414,6 +424,11 @@ def check_reply(
     related = (coverage >= cfg.min_relation and asks_about) or (
         relevance is not None and relevance >= cfg.min_relevance
     )
+    if not related and is_yes_no(question) and any(_denies_what_is_asked(question, t) for t in texts):
+        # "Are the deployments meant to be permanent?" ← "the moves … were not permanent": a sentence that
+        # negates the very thing a yes/no question asks about answers it, in whatever words it names the subject.
+        checks["denies_what_is_asked"] = True
+        related = True
     if not related:
         why = f"the cited sentences hold {coverage:.0%} of the question's terms"
         if not asks_about:

@@ -286,3 +286,18 @@ def test_a_swap_is_weighed_on_the_sentence_the_span_comes_from() -> None:
     reply = ModelReply(ids=[1, 2], span="trade and services", verdict="none", answer="Trade and services.")
     a = verify("What is FMCG's economy characterized by?", ps, reply, S)
     assert a.answerable and "Trade and services" in a.answer
+
+
+def test_a_sentence_that_negates_what_a_yes_no_question_asks_about_answers_it() -> None:
+    # Measured: "Are the deployments meant to be permanent?" with "Kirby said the moves … were not
+    # permanent" was refused: "moves" for "deployments" left the sentence few of the question's words.
+    text = "Kirby said the moves, which would happen in the coming days, were not permanent."
+    ps = [Passage(key=1, chunk_id="m:h:0", doc_id="m", text=text, char_start=0, char_end=len(text), score=0.6)]
+    reply = ModelReply(ids=[1], span="not permanent", verdict="no", answer="No, the moves were not permanent.")
+    a = verify("Are the deployments meant to be permanent?", ps, reply, S)
+    assert a.answerable and a.answer.startswith("No") and a.checks.get("denies_what_is_asked")
+    # a negation of something else in the sentence doesn't make it about the question
+    text = "Kirby said the moves would not happen before Friday."
+    ps = [Passage(key=1, chunk_id="m:h:0", doc_id="m", text=text, char_start=0, char_end=len(text), score=0.6)]
+    reply = ModelReply(ids=[1], span="not happen", verdict="no", answer="No.")
+    assert not verify("Are the deployments meant to be permanent?", ps, reply, S).answerable
