@@ -47,11 +47,9 @@ def response_format(max_evidence: int = 4, yes_no: bool = True) -> dict[str, Any
     question doesn't ask yes or no) the verdict field is left out: the model would only write "none"."""
     schema = ModelReply.model_json_schema()
     schema["properties"]["ids"]["maxItems"] = max_evidence
-    if yes_no:
-        schema["required"] = [*schema["required"], "verdict"]
-    else:
+    if not yes_no:
         del schema["properties"]["verdict"]
-    schema["required"] = [k for k in schema["properties"] if k in schema["required"]]
+    schema["required"] = list(schema["properties"])  # strict: every field, in the order asked
     return {"type": "json_schema", "json_schema": {"name": "evidence_answer", "schema": schema, "strict": True}}
 
 

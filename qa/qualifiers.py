@@ -80,12 +80,13 @@ def swapped_qualifiers(question: str, texts: Sequence[str], answer: str = "") ->
     before it; [] if none. Raises nothing."""
     q_words = _words(question)
     q_names = [_fold(w) for w in q_words + _words(answer)]
+    asked = _qualified(q_words)
     found: list[tuple[str, str, str]] = []
     for text in texts:
         words = _words(text)
         folded = [_fold(w) for w in words]
         theirs = _qualified(words)
-        for name, noun, written in _qualified(q_words):
+        for name, noun, written in asked:
             at = [i for i, w in enumerate(folded) if w == noun]
             if not at or any(_same(name, w) for i in at for w in folded[max(0, i - _WINDOW) : i]):
                 continue

@@ -202,38 +202,40 @@ def _denies(text: str) -> bool:
     return bool(_NEGATION.search(text) or _CONTRAST.search(text))
 
 
-def _denied_terms(question: str, text: str) -> int:
-    """How many of the question's terms stand in the few words after a "not" or "separate from" of
-    ``text``: what a sentence denies is what follows its negation."""
-    q = {stem(w) for w in question_terms(question)}
+def _denied(text: str) -> set[str]:
+    """Stems of the few words after each "not" or "separate from" of ``text``: what a sentence denies is
+    what follows its negation ("not going to fight in Ukraine")."""
     scope: set[str] = set()
-    for m in list(_NEGATION.finditer(text)) + list(_CONTRAST.finditer(text)):
+    for m in [*_NEGATION.finditer(text), *_CONTRAST.finditer(text)]:
         scope |= stems(" ".join(text[m.end() :].split()[:_DENIAL_SCOPE]))
-    return len(q & scope)
+    return scope
 
 
 def _denies_what_is_asked(question: str, text: str) -> bool:
     """True when ``text`` negates one of the question's ordinary terms (what it asks about) within a few
     words: "were not permanent" for "…meant to be permanent?"."""
-    asked = {stem(w) for w in relation_terms(question)}
-    for m in list(_NEGATION.finditer(text)) + list(_CONTRAST.finditer(text)):
-        if asked & stems(" ".join(text[m.end() :].split()[:_DENIAL_SCOPE])):
-            return True
-    return False
+    return bool({stem(w) for w in relation_terms(question)} & _denied(text))
 
 
 def _denying_sentence(question: str, evidence: Evidence, cfg: AnswerSettings, scorer: Scorer | None) -> Sentence | None:
     """The shown sentence that denies what the question asks ("not" or "separate from" followed closely
     by the question's terms), best first by the terms it denies, then by the cross-encoder; None unless
     it passes the same relation bar as any cited sentence."""
-    denying = [s for s in evidence.sentences if _denied_terms(question, s.text)]
-    if not denying:
+    q = {stem(w) for w in question_terms(question)}
+    denied = [(n, s) for s in evidence.sentences if (n := len(q & _denied(s.text)))]
+    if not denied:
         return None
+    denying = [s for _, s in denied]
     coverage = [_coverage(question, stems(s.text)) for s in denying]
     scores = scorer(question, [s.text for s in denying]) if scorer is not None else coverage
-    best = max(range(len(denying)), key=lambda i: (_denied_terms(question, denying[i].text), scores[i]))
+    best = max(range(len(denying)), key=lambda i: (denied[i][0], scores[i]))
     ok = coverage[best] >= cfg.min_relation or (scorer is not None and scores[best] >= cfg.min_relevance)
     return denying[best] if ok else None
+
+
+def _context(cited: Sequence[Sentence], evidence: Evidence) -> list[str]:
+    """The cited sentences and the titles of their articles: what the answer's words are checked against."""
+    return [s.text for s in cited] + [t for t in {evidence.block_of(s).title or "" for s in cited} if t]
 
 
 def _cite(n: int, s: Sentence) -> Citation:
@@ -312,18 +314,17 @@ def check_reply(
                 checks["span_relocated"] = [s.id for s in cited]
                 cited = moved
                 span_ok = True
-    if span_ok and not is_yes_no(question) and not _ALTERNATIVE.search(question) and not any(new_facts(span, question)):
+    # "Do adults or juveniles glow brighter?" → "Juveniles": one of the question's own words is the answer.
+    alternative = bool(_ALTERNATIVE.search(question))
+    if span_ok and not is_yes_no(question) and not alternative and not any(new_facts(span, question)):
         # "Where in Romania?" → "Romania": a span that only repeats the question answers nothing by itself.
         checks["span_restates_question"] = True
         span_ok = False
     checks["span_ok"] = span_ok
     texts = [s.text for s in cited]
-    context = texts + [t for t in {evidence.block_of(s).title or "" for s in cited} if t]
+    context = _context(cited, evidence)
     units = list(texts)  # what the stray-facts rule weighs one by one: a quotation with its speaker is one
 
-    # "Do adults or juveniles glow brighter?" → "Juveniles": one of the question's own words is the answer,
-    # when the cited sentences hold it.
-    chooses = bool(_ALTERNATIVE.search(question)) and span_ok
     # 3. The answer's new names, numbers and words, against the cited sentences.
     sentence = " ".join(_MARKER.sub("", reply.answer).split())
     if not is_yes_no(question):  # "Do adults or juveniles…?" → "Yes, juveniles…": the "yes" answers nothing
@@ -342,9 +343,14 @@ def check_reply(
             units = [joined.get(id(s), s.text) for s in cited]
             cited = sorted(cited + [p for p, _ in speakers], key=lambda s: s.id)
             texts = [s.text for s in cited]
-            context = texts + [t for t in {evidence.block_of(s).title or "" for s in cited} if t]
+            context = _context(cited, evidence)
             gaps = []
-    if not gaps and not is_yes_no(question) and not any(new_facts(sentence, question)) and not chooses:
+    if (
+        not gaps
+        and not is_yes_no(question)
+        and not any(new_facts(sentence, question))
+        and not (alternative and span_ok)
+    ):
         checks["answer_restates_question"] = True
         return refusal(question, passages, "the answer only repeats the question's own words", **common)
     if gaps:
@@ -368,7 +374,7 @@ def check_reply(
         checks["no_relocated"] = [s.id for s in cited]
         cited, units = [denying], [denying.text]
         texts = [denying.text]
-        context = texts + [t for t in {evidence.block_of(denying).title or ""} if t]
+        context = _context(cited, evidence)
 
     # 4. Are the cited sentences about what the question asks?
     stray = _stray_facts(sentence, question, units)

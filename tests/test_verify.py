@@ -19,6 +19,11 @@ ARTICLE = (
 S = Settings()
 
 
+def one_passage(text: str, doc: str) -> list[Passage]:
+    """``text`` as the one retrieved passage, of document ``doc``."""
+    return [Passage(key=1, chunk_id=f"{doc}:h:0", doc_id=doc, text=text, char_start=0, char_end=len(text), score=0.6)]
+
+
 def passages() -> list[Passage]:
     mid = ARTICLE.index("Another 300")
     return [
@@ -192,7 +197,7 @@ def test_a_fact_taken_from_a_cited_sentence_about_another_event_is_refused() -> 
         "On Friday, Rau will meet Blinken at the State Department. "
         "Russia has continued to build up forces near Ukraine, sparking fears of an invasion."
     )
-    ps = [Passage(key=1, chunk_id="r:h:0", doc_id="r", text=text, char_start=0, char_end=len(text), score=0.6)]
+    ps = one_passage(text, "r")
     reply = ModelReply(ids=[1, 2], span="Friday", verdict="none", answer="Russia launched its invasion on Friday.")
     a = verify("When did Russia launch its full-scale invasion of Ukraine?", ps, reply, S)
     assert not a.answerable and "friday" in (a.refusal_reason or "")
@@ -204,7 +209,7 @@ def _quoted(between: str) -> list[Passage]:
         + between
         + "“Article V is a sacred obligation.”"
     )
-    return [Passage(key=1, chunk_id="q:h:0", doc_id="q", text=text, char_start=0, char_end=len(text), score=0.6)]
+    return one_passage(text, "q")
 
 
 def test_a_quotation_continued_over_sentences_takes_its_speaker_from_the_sentence_before() -> None:
@@ -221,7 +226,7 @@ def test_a_quotation_continued_over_sentences_takes_its_speaker_from_the_sentenc
     assert not a.answerable
     # nor is a name taken from the sentence before a sentence that is not a quotation
     plain = "Biden spoke in the East Room. Article V is a sacred obligation, the treaty says."
-    ps = [Passage(key=1, chunk_id="p:h:0", doc_id="p", text=plain, char_start=0, char_end=len(plain), score=0.6)]
+    ps = one_passage(plain, "p")
     assert not verify('Who described Article V as "a sacred obligation"?', ps, reply, S).answerable
 
 
@@ -243,7 +248,7 @@ def test_a_yes_on_a_sentence_that_sets_the_thing_apart_is_refused() -> None:
     # Measured: "Are the troops being deployed part of the 8,500 on alert?" → "Yes", cited to "the troops
     # being deployed were separate from the 8,500 US troops on heightened alert".
     text = "Kirby said that the troops being deployed were separate from the 8,500 US troops on heightened alert."
-    ps = [Passage(key=1, chunk_id="k:h:0", doc_id="k", text=text, char_start=0, char_end=len(text), score=0.6)]
+    ps = one_passage(text, "k")
     reply = ModelReply(ids=[1], span="8,500 US troops", verdict="yes", answer="Yes, they are.")
     a = verify("Are the troops being deployed part of the 8,500 already on heightened alert?", ps, reply, S)
     assert not a.answerable and "negated" in (a.refusal_reason or "")
@@ -251,7 +256,7 @@ def test_a_yes_on_a_sentence_that_sets_the_thing_apart_is_refused() -> None:
 
 def test_a_which_of_two_question_is_not_answered_yes() -> None:
     text = "Juveniles luminesce more brightly for their size than adults do."
-    ps = [Passage(key=1, chunk_id="j:h:0", doc_id="j", text=text, char_start=0, char_end=len(text), score=0.6)]
+    ps = one_passage(text, "j")
     reply = ModelReply(ids=[1], span="Juveniles", verdict="yes", answer="Yes, juveniles luminesce more brightly.")
     a = verify("Do adults or juveniles luminesce more brightly?", ps, reply, S)
     assert a.answerable and a.answer.startswith("Juveniles") and not a.answer.lower().startswith("yes")
@@ -268,7 +273,7 @@ def test_a_sentence_about_another_names_thing_is_refused() -> None:
     text = (
         "Warsaw's economy, by a wide variety of industries, is characterised by FMCG manufacturing and food processing."
     )
-    ps = [Passage(key=1, chunk_id="w:h:0", doc_id="w", text=text, char_start=0, char_end=len(text), score=0.6)]
+    ps = one_passage(text, "w")
     reply = ModelReply(ids=[1], span="FMCG manufacturing", verdict="none", answer="FMCG manufacturing.")
     a = verify("What is FMCG's economy characterized by?", ps, reply, S)
     assert not a.answerable and "Warsaw's economy" in (a.refusal_reason or "")
@@ -282,7 +287,7 @@ def test_a_swap_is_weighed_on_the_sentence_the_span_comes_from() -> None:
         "Warsaw's economy is characterised by FMCG manufacturing. "
         "FMCG's economy, a Warsaw district's, is characterised by trade and services."
     )
-    ps = [Passage(key=1, chunk_id="w:h:0", doc_id="w", text=text, char_start=0, char_end=len(text), score=0.6)]
+    ps = one_passage(text, "w")
     reply = ModelReply(ids=[1, 2], span="trade and services", verdict="none", answer="Trade and services.")
     a = verify("What is FMCG's economy characterized by?", ps, reply, S)
     assert a.answerable and "Trade and services" in a.answer
@@ -292,12 +297,12 @@ def test_a_sentence_that_negates_what_a_yes_no_question_asks_about_answers_it() 
     # Measured: "Are the deployments meant to be permanent?" with "Kirby said the moves … were not
     # permanent" was refused: "moves" for "deployments" left the sentence few of the question's words.
     text = "Kirby said the moves, which would happen in the coming days, were not permanent."
-    ps = [Passage(key=1, chunk_id="m:h:0", doc_id="m", text=text, char_start=0, char_end=len(text), score=0.6)]
+    ps = one_passage(text, "m")
     reply = ModelReply(ids=[1], span="not permanent", verdict="no", answer="No, the moves were not permanent.")
     a = verify("Are the deployments meant to be permanent?", ps, reply, S)
     assert a.answerable and a.answer.startswith("No") and a.checks.get("denies_what_is_asked")
     # a negation of something else in the sentence doesn't make it about the question
     text = "Kirby said the moves would not happen before Friday."
-    ps = [Passage(key=1, chunk_id="m:h:0", doc_id="m", text=text, char_start=0, char_end=len(text), score=0.6)]
+    ps = one_passage(text, "m")
     reply = ModelReply(ids=[1], span="not happen", verdict="no", answer="No.")
     assert not verify("Are the deployments meant to be permanent?", ps, reply, S).answerable
