@@ -94,3 +94,38 @@ def swapped_qualifiers(question: str, texts: Sequence[str], answer: str = "") ->
                 if their_noun == noun and not any(_same(other, w) for w in q_names):
                     found.append((written, noun, other_written))
     return list(dict.fromkeys(found))
+
+
+# "Why does Fresno only have UHF stations?" may be answered with a contrast ("to avoid VHF stations"), and
+# "What is the name of the Egyptian papyrus?" with the other name itself: neither question asks for a thing
+# of the question's own name, so the answer's own qualifier is not weighed for them.
+_EXPLAINS = re.compile(r"\s*(why|how)\b(?!\s+(many|much)\b)", re.I)
+_ASKS_NAME = re.compile(r"\bname[sd]?\b|\b(what|which)\s+(?:\w+\s+)?$", re.I)
+
+
+def swapped_in_answer(question: str, answer: str) -> list[tuple[str, str, str]]:
+    """(question's name, noun, answer's name), as written, for each noun the question ties to one name and
+    the answer itself ties to another the question never mentions: "What is the precise number of Russian
+    troops…?" → "3,000 US troops" counts other troops. [] if none, and always for "why"/"how" questions
+    and for a noun whose name the question asks for ("What is the name of the Egyptian papyrus?").
+    Raises nothing."""
+    if _EXPLAINS.match(question):
+        return []
+    q_words = _words(question)
+    q_names = [_fold(w) for w in q_words]
+    a_words = _words(answer)
+    a_folded = [_fold(w) for w in a_words]
+    found: list[tuple[str, str, str]] = []
+    for name, noun, written in _qualified(q_words):
+        before = question[: question.find(written)] if written in question else question
+        if _ASKS_NAME.search(before):
+            continue
+        at = [i for i, w in enumerate(a_folded) if w == noun]
+        if any(_same(name, w) for i in at for w in a_folded[max(0, i - _WINDOW) : i]):
+            continue
+        # an answer's first word is a name only when it is an acronym ("US troops", not "Several troops")
+        lead = ["…"] if a_words and len(a_words[0]) > 1 and a_words[0].isupper() else []
+        for other, their_noun, other_written in _qualified([*lead, *a_words]):
+            if their_noun == noun and not any(_same(other, w) for w in q_names):
+                found.append((written, noun, other_written))
+    return list(dict.fromkeys(found))

@@ -5,13 +5,18 @@ yes/no ``verdict`` where one is asked for, and writes one answer sentence. Nothi
 
 1. The cited sentences must exist; an empty list is the model's refusal.
 2. The span must occur in the cited sentences. If it occurs only in other shown sentences, those are
-   cited instead (the model pointed one sentence off); if nowhere, the span is unbacked.
+   cited instead (the model pointed one sentence off); if nowhere, the span is unbacked. An answer
+   sentence that leaves the verified span out says something else: the span is the answer.
 3. Every name and number in the answer that the question doesn't already hold must occur in the cited
    sentences, and most of its other new words too. An answer sentence that fails is replaced by the
-   verified span; with no verified span the answer is withheld. So an invented name cannot pass.
+   verified span; with no verified span the answer is withheld, unless one other shown sentence holds
+   all of it (the model pointed elsewhere): that one is cited. So an invented name cannot pass.
 4. The cited sentences must be about what the question asks: they hold enough of the question's own
    terms (the relation asked about counts, it is not skipped), or the cross-encoder reads them as an
    answer to the question. A true sentence about something nearby is withheld.
+   The answer must be of the kind asked ("Friday" answers no "what", "a handful" no "which"), must not
+   count another name's things ("3,000 US troops" for the Russian troops), nor name the question's own
+   subject where it asks whom that subject acts on.
 5. The question's premises: a number (and, with ``premise_check=on``, a name) the question takes for
    granted that no retrieved passage mentions is a reason to refuse.
 """
@@ -37,7 +42,7 @@ from qa.citations import (
 from qa.evidence import Evidence, Sentence
 from qa.models import Answer, Citation, Passage
 from qa.qualifiers import SAME_NAME as _SAME_NAME
-from qa.qualifiers import swapped_qualifiers
+from qa.qualifiers import swapped_in_answer, swapped_qualifiers
 from qa.settings import AnswerSettings, Settings
 
 #: The fixed wording of every refusal (documented in README.md).
@@ -90,8 +95,24 @@ _DENIAL_SCOPE = 6
 # "Do adults or juveniles glow brighter?" asks which, not yes or no.
 _ALTERNATIVE = re.compile(r"\bor\b(?!\s+not\b)", re.I)
 # A question whose own verb is negated ("Who wasn't…", "Which city did not…"), not one quoting a negation.
+# It may follow a leading phrase: "In between French and British, what groups never controlled land?".
 _NEGATED_QUESTION = re.compile(
-    r"\s*(who|whom|what|which|where|when|why|how)\b(?:\s+[\w'’-]+){0,3}?\s+(?:\w+n['’]t|not|never)\b", re.I
+    r"(?:^|,)\s*(who|whom|what|which|where|when|why|how)\b(?:\s+[\w'’-]+){0,3}?\s+(?:\w+n['’]t|not|never)\b", re.I
+)
+# "Who is X going to meet?", "Whom did X thank?": the question's subject acts, the answer is acted on.
+_WHOM_QUESTION = re.compile(
+    r"\s*(?:who|whom)\s+(?:(?:did|does|do|will|would|can|could|should|has|have|had)\b|"
+    r"(?:is|are|was|were)\b(?=.*\bgoing\s+to\b))(?P<rest>.*)$",
+    re.I,
+)
+# Words between a subject and its verb in active voice ("Rau will meet"); "was" / "is" would make it passive.
+_ACTIVE_AUX = frozenset(
+    "will would did does do has have had can could should may might must to also then later soon".split()  # noqa: SIM905
+)
+# What a span says instead of naming anyone: "a handful of allies" for "Which other allies…?".
+_VAGUE = frozenset(
+    """handful some several many few number various other others couple dozens numerous lot lots plenty
+    certain more most multiple variety range series host""".split()  # noqa: SIM905
 )
 _MARKER = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
 _NAME = re.compile(r"\b[A-Z][\w'’.-]*")
@@ -263,6 +284,19 @@ def _relocate_span(span: str, evidence: Evidence, question: str) -> list[Sentenc
     return [max(holding, key=lambda s: (len(q & stems(s.text)), -s.id))]
 
 
+def _relocate_answer(sentence: str, question: str, evidence: Evidence, cfg: AnswerSettings) -> Sentence | None:
+    """The shown sentence that alone backs all of the answer's new names, numbers and words (at least one of
+    each kind it has), sharing most with the question; None if no sentence does."""
+    facts, others = new_facts(sentence, question)
+    if not facts and len(others) < 2:
+        return None  # too little said to know where it comes from
+    backing = [s for s in evidence.sentences if not unbacked(sentence, question, [s.text], cfg.min_support)]
+    if not backing:
+        return None
+    q = {stem(w) for w in question_terms(question)}
+    return max(backing, key=lambda s: (len(q & stems(s.text)), -s.id))
+
+
 def check_reply(
     question: str,
     passages: Sequence[Passage],
@@ -353,6 +387,16 @@ def check_reply(
     ):
         checks["answer_restates_question"] = True
         return refusal(question, passages, "the answer only repeats the question's own words", **common)
+    if gaps and not span_ok:
+        holder = _relocate_answer(sentence, question, evidence, cfg)
+        if holder is not None:
+            # "what else does Kyiv want from the West?" → "…continued supplies of defensive weapons…",
+            # pointed at a sentence about El Pais: one other shown sentence holds all it says; that one is cited.
+            checks["answer_relocated"] = [s.id for s in cited]
+            cited, units = [holder], [holder.text]
+            texts = [holder.text]
+            context = _context(cited, evidence)
+            gaps = []
     if gaps:
         checks["answer_unbacked"] = gaps
         if not span_ok:
@@ -363,6 +407,12 @@ def check_reply(
                 **common,
             )
         sentence = span  # the verified span is the answer, in the article's own words
+        checks["answer_from_span"] = True
+    elif span_ok and not is_yes_no(question) and locate_quote(span, sentence) is None:
+        # The span was copied from the cited sentences; a free answer sentence without it says something
+        # else ("deforestation is considerable" for what is visible from space): the span is the answer.
+        checks["answer_disagrees"] = sentence
+        sentence = span
         checks["answer_from_span"] = True
 
     # A "no" rests on a sentence that says not (or "separate from"); when the model pointed at one that
@@ -399,7 +449,25 @@ def check_reply(
             f"the cited sentences speak of {other}'s {noun}, the question of {name}'s {noun}",
             **common,
         )
-    if _NEGATED_QUESTION.match(question) and not any(_NEGATION.search(t) for t in texts):
+    in_answer = swapped_in_answer(question, sentence)
+    if in_answer:
+        # "What is the precise number of Russian troops…?" → "3,000 US troops": a count of other troops.
+        checks["qualifier_swapped"] = [list(x) for x in in_answer]
+        name, noun, other = in_answer[0]
+        return refusal(
+            question, passages, f"the answer speaks of {other} {noun}, the question of {name} {noun}", **common
+        )
+    actor = _actor_for_object(question, span, source) if span_ok else None
+    if actor:
+        # "Who is the Polish foreign minister going to meet?" → "Rau" from "Rau will meet Blinken".
+        checks["answer_is_actor"] = actor
+        return refusal(
+            question,
+            passages,
+            f"the answer names who will {actor}, and the question asks whom: the question's own subject",
+            **common,
+        )
+    if _NEGATED_QUESTION.search(question) and not any(_NEGATION.search(t) for t in texts):
         # "Who wasn't on the expedition?" answered from a sentence listing who was.
         return refusal(
             question, passages, "the question asks what is not so, and the cited sentences only say what is", **common
@@ -416,20 +484,20 @@ def check_reply(
                 **common,
             )
 
-    have = stems_of(context)
-    coverage = _coverage(question, have)
+    related, coverage, relevance, asks_about = _relation(question, texts, context, cfg, scorer)
+    if not related:
+        quoted = _quotations_after(question, cited, evidence)
+        wider = sorted([*cited, *quoted], key=lambda s: s.id)
+        if quoted and _relation(question, [s.text for s in wider], _context(wider, evidence), cfg, scorer)[0]:
+            # "What position does the person who called the deployment 'a powerful signal' hold?" ←
+            # "NATO Secretary General Jens Stoltenberg welcomed…" and, next, "“This is a powerful signal…,”
+            # Stoltenberg said": the speaker's sentence answers, the quotation after it is what is asked about.
+            checks["quotation_after"] = [s.id for s in quoted]
+            cited, texts, related = wider, [s.text for s in wider], True
     checks["relation_coverage"] = round(coverage, 3)
-    relevance: float | None = None
-    if scorer is not None:
-        relevance = scorer(question, [" ".join(texts)])[0]
+    if relevance is not None:
         checks["relevance"] = round(relevance, 3)
-    # The names of "What is the population of Poland?" are easy to match; what it asks about
-    # ("population") must be there too, or the cross-encoder must vouch for the sentences.
     ordinary = relation_terms(question)
-    asks_about = not ordinary or any(stem(w) in have for w in ordinary)
-    related = (coverage >= cfg.min_relation and asks_about) or (
-        relevance is not None and relevance >= cfg.min_relevance
-    )
     if not related and is_yes_no(question) and any(_denies_what_is_asked(question, t) for t in texts):
         # "Are the deployments meant to be permanent?" ← "the moves … were not permanent": a sentence that
         # negates the very thing a yes/no question asks about answers it, in whatever words it names the subject.
@@ -474,6 +542,45 @@ def check_reply(
         passages=list(passages),
         **{**common, "evidence_ids": [s.id for s in cited]},
     )
+
+
+def _relation(
+    question: str, texts: Sequence[str], context: Sequence[str], cfg: AnswerSettings, scorer: Scorer | None
+) -> tuple[bool, float, float | None, bool]:
+    """(related, coverage, relevance, asks_about): whether ``texts`` (with ``context``, their titles) are about
+    what the question asks. They hold enough of its terms, including one of its ordinary ones (the names
+    of "What is the population of Poland?" are easy to match, "population" must be there too), or the
+    cross-encoder vouches for them."""
+    have = stems_of(context)
+    coverage = _coverage(question, have)
+    relevance = scorer(question, [" ".join(texts)])[0] if scorer is not None else None
+    ordinary = relation_terms(question)
+    asks_about = not ordinary or any(stem(w) in have for w in ordinary)
+    related = (coverage >= cfg.min_relation and asks_about) or (
+        relevance is not None and relevance >= cfg.min_relevance
+    )
+    return related, coverage, relevance, asks_about
+
+
+def _quotations_after(question: str, cited: Sequence[Sentence], evidence: Evidence) -> list[Sentence]:
+    """For each cited sentence, the next one in its block when that is a quotation by the same speaker: it
+    opens with a quotation mark and follows in the same paragraph or names a name of the cited sentence that
+    the question doesn't ("“This is a powerful signal…,” Stoltenberg said"). Not already cited."""
+    out: list[Sentence] = []
+    for s in cited:
+        block = evidence.block_of(s).sentences
+        i = next(n for n, x in enumerate(block) if x is s)
+        if i + 1 >= len(block):
+            continue
+        nxt = block[i + 1]
+        if not _OPENS_QUOTE.match(nxt.text) or nxt in cited or nxt in out:
+            continue
+        between = s.passage.text[s.end : s.end + max(0, nxt.doc_start - s.doc_end)]
+        names = {w for m in _NAME.finditer(s.text) if m.start() > 0 for w in words(m.group(0))}
+        names -= STOPWORDS | set(words(question))  # the speaker's own name, not one the question quotes
+        if "\n\n" not in between or names & set(words(nxt.text)):
+            out.append(nxt)
+    return out
 
 
 def _stray_facts(answer: str, question: str, texts: Sequence[str]) -> list[str]:
@@ -557,6 +664,26 @@ _TEMPORAL = re.compile(
 )
 
 
+# A question that asks for a time in any words; any other question is not answered by a time alone.
+_ASKS_TIME = re.compile(
+    r"\b(?:when|years?|days?|dates?|time|months?|centur(?:y|ies)|decades?|period|era|age|how long|how recent(?:ly)?|"
+    r"seasons?|weeks?|hours?|until|since|ago|schedule|deadline|term)\b",
+    re.I,
+)
+_TIME_WORD = re.compile(
+    r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow|"
+    + "|".join(_MONTHS.split())
+    + r"|weeks?|months?|years?|days?|morning|evening|night|ago|last|next|coming|earlier|later|recent(?:ly)?|"
+    r"decades?|centur(?:y|ies)|\d{4}s?|\d{1,2}(?:st|nd|rd|th)?)"
+)
+
+
+def _only_a_time(answer: str) -> bool:
+    """True for an answer that is a time and nothing else: "Friday", "last week"."""
+    found = content_words(_MARKER.sub(" ", answer))
+    return any(re.search("[a-z]", w) for w in found) and all(_TIME_WORD.fullmatch(w) for w in found)
+
+
 def answer_type_mismatch(question: str, answer: str) -> str | None:
     """A reason when the answer is not the kind the question asks for (a count, a time), else None.
 
@@ -568,14 +695,43 @@ def answer_type_mismatch(question: str, answer: str) -> str | None:
     if re.search(r"\bhow (many|much)\b", q) and not re.search(
         r"\d(?![\d,]*(?:st|nd|rd|th)\b)|\b(one|two|three|four|five|six|seven|eight|"
         r"nine|ten|eleven|twelve|dozen|dozens|hundred|hundreds|thousand|thousands|million|billion|"
-        r"none|no|several|few)\b",
+        r"none|no|several|few|handful|couple)\b",
         a,
     ):
         return "the question asks for a number and the supported answer contains none"
     if re.match(r"\s*(when|what (year|day|date|time|month|century|decade))\b", q) and not _TEMPORAL.search(a):
         return "the question asks when and the supported answer names no time"
+    if not re.search(r"\bhow (many|much)\b", q):
+        facts, others = new_facts(answer, question)
+        if not facts and others and all(w in _VAGUE for w in others):
+            return "the question asks which, and the answer only says how many"
+    if not _ASKS_TIME.search(q) and _only_a_time(answer):
+        # "What is on the agenda for Rau's meeting?" → "Friday": when it is, not what.
+        return "the question asks what, and the answer only says when"
     if re.match(r"\s*(who|whom)\b", q) and not _names_beyond(answer, question):
         return "the question asks who and the supported answer names nobody the question doesn't"
+    return None
+
+
+def _actor_for_object(question: str, span: str, texts: Sequence[str]) -> str | None:
+    """The question's verb when ``span`` is who does it in ``texts`` while the question asks whom it is done
+    to: "Who is the Polish foreign minister going to meet?" ← "Rau will meet Secretary of State Antony
+    Blinken". None otherwise (a passive "Blinken was met by" is not matched)."""
+    m = _WHOM_QUESTION.match(question)
+    if not m:
+        return None
+    rest = [w for w in words(m.group("rest")) if w not in STOPWORDS]
+    verbs = {stem(w) for w in rest[1:]}  # past the subject's first word
+    for text in texts:
+        at = locate_quote(span, text)
+        if at is None:
+            continue
+        for w in words(text[at[1] :])[:3]:
+            if w in _ACTIVE_AUX:
+                continue
+            if w not in STOPWORDS and stem(w) in verbs:
+                return w
+            break
     return None
 
 

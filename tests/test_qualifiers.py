@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qa.qualifiers import swapped_qualifiers
+from qa.qualifiers import swapped_in_answer, swapped_qualifiers
 
 
 def test_another_names_noun_is_a_swap() -> None:
@@ -52,3 +52,16 @@ def test_a_verb_after_the_name_is_not_its_noun() -> None:
     # sentence about "Ukraine's border" was refused as a swap.
     q = "Which two countries does Latvia border, as mentioned in the piece?"
     assert swapped_qualifiers(q, ["Russian troops massed along Ukraine's border."]) == []
+
+
+def test_an_answer_that_ties_the_questions_noun_to_another_name() -> None:
+    q = "What is the precise number of Russian troops massed on Ukraine's border?"
+    assert swapped_in_answer(q, "3,000 US troops") == [("Russian", "troops", "US")]
+    assert swapped_in_answer(q, "tens of thousands of Russian troops") == []
+    assert swapped_in_answer(q, "Several troops") == []  # a capitalised first word is not a name
+    # where the other name is what is asked for, or an explanation may contrast, nothing is flagged
+    assert swapped_in_answer("What is the name of the Egyptian papyrus?", "the Rhind papyrus") == []
+    assert swapped_in_answer("Which Egyptian papyrus names primes?", "the Rhind papyrus") == []
+    why = "Why does Fresno only have UHF television stations?"
+    assert swapped_in_answer(why, "To avoid interference with existing VHF television stations") == []
+    assert swapped_in_answer("How many US troops go?", "About 1,700 American troops") == []

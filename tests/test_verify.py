@@ -19,6 +19,11 @@ ARTICLE = (
 S = Settings()
 
 
+def vouches(question: str, texts: Sequence[str]) -> list[float]:
+    """A cross-encoder that reads every text as on topic (as the bundled one did in the measured cases)."""
+    return [3.0 for _ in texts]
+
+
 def one_passage(text: str, doc: str) -> list[Passage]:
     """``text`` as the one retrieved passage, of document ``doc``."""
     return [Passage(key=1, chunk_id=f"{doc}:h:0", doc_id=doc, text=text, char_start=0, char_end=len(text), score=0.6)]
@@ -306,3 +311,119 @@ def test_a_sentence_that_negates_what_a_yes_no_question_asks_about_answers_it() 
     ps = one_passage(text, "m")
     reply = ModelReply(ids=[1], span="not happen", verdict="no", answer="No.")
     assert not verify("Are the deployments meant to be permanent?", ps, reply, S).answerable
+
+
+def test_an_answer_that_counts_another_names_things_is_refused() -> None:
+    # Measured: "What is the precise number of Russian troops massed on Ukraine's border?" (the article gives
+    # none) → "3,000 US troops", from the sentence that also mentions the Russian troops.
+    text = (
+        "Biden approved the deployment of 3,000 US troops to Poland, with tens of thousands of Russian troops "
+        "amassed along Ukraine's border."
+    )
+    ps = one_passage(text, "r")
+    reply = ModelReply(ids=[1], span="3,000", verdict="none", answer="3,000 US troops")
+    a = verify("What is the precise number of Russian troops massed on Ukraine's border?", ps, reply, S)
+    assert not a.answerable and "US troops" in (a.refusal_reason or "")
+    # asked about the US troops, the same reply answers
+    a = verify("How many US troops did Biden approve?", ps, reply, S)
+    assert a.answerable and "3,000" in a.answer
+
+
+def test_a_vague_quantity_does_not_answer_which() -> None:
+    # Measured: "Which other NATO allies were in talks with the US…?" → "a handful of allies".
+    text = "The US was in talks with a handful of allies about sending more troops east."
+    ps = one_passage(text, "h")
+    reply = ModelReply(ids=[1], span="a handful of allies", verdict="none", answer="a handful of allies")
+    a = verify("Which other NATO allies were in talks with the US about sending more troops?", ps, reply, S)
+    assert not a.answerable and "how many" in (a.refusal_reason or "")
+    assert verify("How many allies was the US in talks with about sending more troops?", ps, reply, S).answerable
+
+
+def test_a_time_alone_does_not_answer_what() -> None:
+    # Measured: "What is on the agenda for Rau's meeting with Blinken?" (not said) → "Friday".
+    text = "On Friday, Rau will meet Secretary of State Antony Blinken at the State Department."
+    ps = one_passage(text, "f")
+    reply = ModelReply(ids=[1], span="Friday", verdict="none", answer="Friday")
+    a = verify("What is on the agenda for Rau's meeting with Blinken?", ps, reply, S, scorer=vouches)
+    assert not a.answerable and "when" in (a.refusal_reason or "")
+    assert verify("What day will Rau meet Blinken?", ps, reply, S, scorer=vouches).answerable
+
+
+def test_the_questions_own_subject_is_not_whom_it_meets() -> None:
+    # Measured: "Who is the Polish foreign minister going to meet at the State Department?" → "Rau" (he is
+    # the minister), from "Rau will meet Secretary of State Antony Blinken".
+    text = "On Friday, Rau will meet Secretary of State Antony Blinken at the State Department."
+    ps = one_passage(text, "f")
+    reply = ModelReply(ids=[1], span="Rau", verdict="none", answer="Rau")
+    q = "Who is the Polish foreign minister going to meet at the State Department?"
+    a = verify(q, ps, reply, S, scorer=vouches)
+    assert not a.answerable and a.checks.get("answer_is_actor") == "meet"
+    reply = ModelReply(ids=[1], span="Antony Blinken", verdict="none", answer="Secretary of State Antony Blinken")
+    a = verify(q, ps, reply, S, scorer=vouches)
+    assert a.answerable and "Blinken" in a.answer
+    # a passive sentence keeps its object first: "Blinken was met by Rau" answers "Whom did Rau meet?"
+    ps = one_passage("On Friday, Blinken was met by Rau at the State Department.", "p")
+    reply = ModelReply(ids=[1], span="Blinken", verdict="none", answer="Blinken")
+    assert verify("Whom did Rau meet at the State Department?", ps, reply, S, scorer=vouches).answerable
+
+
+def test_a_negated_question_after_a_leading_phrase_needs_a_negated_sentence() -> None:
+    # SQuAD 2.0: "In between French and British, what groups never controlled land?" → "native tribes".
+    text = "In between the French and the British, large areas were dominated by native tribes."
+    ps = one_passage(text, "n")
+    reply = ModelReply(ids=[1], span="native tribes", verdict="none", answer="native tribes")
+    a = verify("In between French and British, what groups never controlled land?", ps, reply, S)
+    assert not a.answerable and "what is not so" in (a.refusal_reason or "")
+    assert verify("In between French and British, what groups dominated large areas?", ps, reply, S).answerable
+
+
+def test_when_the_answer_sentence_leaves_out_the_span_the_span_is_the_answer() -> None:
+    # SQuAD 2.0: "How is circuit switching characterized?" → span "fee per unit of connection time", answer
+    # sentence "billable services" (another part of the same sentence): the copied span is shown.
+    text = (
+        "In cases of billable services, circuit switching is characterized by a fee per unit of connection "
+        "time, even when no data is transferred."
+    )
+    ps = one_passage(text, "c")
+    reply = ModelReply(ids=[1], span="fee per unit of connection time", verdict="none", answer="billable services")
+    a = verify("How is circuit switching characterized?", ps, reply, S)
+    assert a.answerable and a.answer.startswith("fee per unit of connection time")
+    assert a.checks.get("answer_disagrees") == "Billable services"
+
+
+def test_an_answer_pointed_at_the_wrong_sentence_is_cited_where_it_is_said() -> None:
+    # Measured: "…what else does Kyiv want from the West?" answered with the supplies of defensive weapons,
+    # its span misquoted and its pointer on a sentence about El Pais.
+    text = (
+        "El Pais published confidential written responses that the United States sent to Russia. "
+        "A Ukrainian official said Kyiv hopes for continued supplies of defensive weapons, including "
+        "sophisticated air defenses."
+    )
+    ps = one_passage(text, "k")
+    answer = "Kyiv wants continued supplies of defensive weapons, including sophisticated air defenses."
+    reply = ModelReply(ids=[1], span="Kyiv welcomes the weapons", verdict="none", answer=answer)
+    a = verify("What does Kyiv want from the West?", ps, reply, S, scorer=vouches)
+    assert a.answerable and a.citations[0].quote.startswith("A Ukrainian official")
+    assert a.checks.get("answer_relocated") == [1]
+    # an answer no shown sentence holds stays refused
+    reply = ModelReply(ids=[1], span="Kyiv welcomes the weapons", verdict="none", answer="Kyiv wants fighter jets.")
+    assert not verify("What does Kyiv want from the West?", ps, reply, S, scorer=vouches).answerable
+
+
+def test_a_speaker_sentence_is_read_with_the_quotation_after_it() -> None:
+    # Measured: 'What position does the person who called the deployment "a powerful signal of U.S.
+    # commitment" hold?' → "NATO Secretary General Jens Stoltenberg", citing the sentence before the quote.
+    text = (
+        "NATO Secretary General Jens Stoltenberg welcomed the US decision to deploy additional forces to Europe."
+        "\n\n“This is a powerful signal of U.S. commitment,” Stoltenberg said in a statement."
+    )
+    ps = one_passage(text, "s")
+    reply = ModelReply(
+        ids=[1], span="NATO Secretary General", verdict="none", answer="NATO Secretary General Jens Stoltenberg"
+    )
+    q = 'What position does the person who called the deployment "a powerful signal of U.S. commitment" hold?'
+    a = verify(q, ps, reply, S)
+    assert a.answerable and len(a.citations) == 2 and a.checks.get("quotation_after") == [2]
+    # a quotation in a new paragraph that names someone else is not the speaker's
+    other = text.replace("Stoltenberg said", "Kirby said")
+    assert not verify(q, one_passage(other, "s"), reply, S).answerable
