@@ -35,6 +35,7 @@ REFUSAL_CATEGORIES = [
             "which the question is about",
             "the cited sentences speak of",
             "the answer speaks of",
+            "the cited sentence's",
         ],
     ),
     ("refused: follow-up check said no", ["asked again"]),

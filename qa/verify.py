@@ -15,7 +15,8 @@ yes/no ``verdict`` where one is asked for, and writes one answer sentence. Nothi
    terms (the relation asked about counts, it is not skipped), or the cross-encoder reads them as an
    answer to the question. A true sentence about something nearby is withheld.
    The answer must be of the kind asked ("Friday" answers no "what", "a handful" no "which"), must not
-   count another name's things ("3,000 US troops" for the Russian troops), nor name the question's own
+   count another name's things ("3,000 US troops" for the Russian troops; "366,273 households" for the
+   question's 366,273 people), nor name the question's own
    subject where it asks whom that subject acts on.
 5. The question's premises: a number (and, with ``premise_check=on``, a name) the question takes for
    granted that no retrieved passage mentions is a reason to refuse.
@@ -457,6 +458,17 @@ def check_reply(
         return refusal(
             question, passages, f"the answer speaks of {other} {noun}, the question of {name} {noun}", **common
         )
+    counted = _counts_other_things(question, texts)
+    if counted:
+        # "What year was 366,273 people in Jacksonville?" ← "… 821,784 people and 366,273 households".
+        checks["number_counts_other"] = list(counted)
+        number, theirs, ours = counted
+        return refusal(
+            question,
+            passages,
+            f"the question's {number} are {ours}, the cited sentence's {number} are {theirs}",
+            **common,
+        )
     actor = _actor_for_object(question, span, source) if span_ok else None
     if actor:
         # "Who is the Polish foreign minister going to meet?" → "Rau" from "Rau will meet Blinken".
@@ -710,6 +722,38 @@ def answer_type_mismatch(question: str, answer: str) -> str | None:
         return "the question asks what, and the answer only says when"
     if re.match(r"\s*(who|whom)\b", q) and not _names_beyond(answer, question):
         return "the question asks who and the supported answer names nobody the question doesn't"
+    return None
+
+
+# A large count ("366,273", "12,000"), not a year or a small number that many things share.
+_COUNT = re.compile(r"[($]?(\d{1,3}(?:,\d{3})+|\d{5,})[)%.,;:]?")
+# Words that may follow a count in a question without naming what is counted ("the 8,500 already on alert").
+_NOT_COUNTED = frozenset("already still more less only just total in of".split())  # noqa: SIM905
+
+
+def _counts_other_things(question: str, texts: Sequence[str]) -> tuple[str, str, str] | None:
+    """(number, what a text counts, what the question counts) when the question counts one thing with a
+    large number ("366,273 people") and a cited sentence gives the same number for another ("366,273
+    households"); None otherwise."""
+    q = question.split()
+    for i, tok in enumerate(q[:-1]):
+        m = _COUNT.fullmatch(tok)
+        what = re.sub(r"[^\w-]", "", q[i + 1]).lower()
+        if not m or not what.isalpha() or what in STOPWORDS or what in _NOT_COUNTED:
+            continue
+        number = m.group(1).replace(",", "")
+        for text in texts:
+            t = text.split()
+            for j, x in enumerate(t):
+                n = _COUNT.fullmatch(x)
+                if n is None or n.group(1).replace(",", "") != number or j + 1 >= len(t):
+                    continue
+                after = [re.sub(r"[^\w-]", "", y) for y in t[j + 1 : j + 4]]
+                first = after[0]
+                if not first.isalpha() or first[0].isupper() or first.lower() in STOPWORDS:
+                    continue  # "8,500 US troops": a name first, the thing counted comes later
+                if stem(what) not in {stem(a.lower()) for a in after if a}:
+                    return m.group(1), first, what
     return None
 
 

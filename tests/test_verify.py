@@ -427,3 +427,22 @@ def test_a_speaker_sentence_is_read_with_the_quotation_after_it() -> None:
     # a quotation in a new paragraph that names someone else is not the speaker's
     other = text.replace("Stoltenberg said", "Kirby said")
     assert not verify(q, one_passage(other, "s"), reply, S).answerable
+
+
+def test_a_count_the_sentence_gives_for_other_things_is_refused() -> None:
+    # SQuAD 2.0: "What year was 366,273 people in Jacksonville?" (the text counts 366,273 households) → "2010".
+    text = "As of 2010, there were 821,784 people and 366,273 households in the city."
+    ps = one_passage(text, "j")
+    reply = ModelReply(ids=[1], span="2010", verdict="none", answer="2010")
+    a = verify("What year was 366,273 people in Jacksonville?", ps, reply, S, scorer=vouches)
+    assert not a.answerable and "households" in (a.refusal_reason or "")
+    assert verify("What year was 821,784 people in Jacksonville?", ps, reply, S, scorer=vouches).answerable
+    # a name between the count and what it counts is not another thing: "8,500 US troops"
+    ps = one_passage("Kirby said 8,500 US troops were on heightened alert in 2022.", "k")
+    assert verify(
+        "When were 8,500 troops on heightened alert?",
+        ps,
+        reply.model_copy(update={"span": "2022", "answer": "2022"}),
+        S,
+        scorer=vouches,
+    ).answerable
