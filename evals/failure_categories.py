@@ -48,6 +48,7 @@ REFUSAL_CATEGORIES = [
             "asks which",
             "asks what",
             "asks whom",
+            "own subject",
             "verdict",
             "negated",
             "says no",

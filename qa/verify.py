@@ -16,8 +16,7 @@ yes/no ``verdict`` where one is asked for, and writes one answer sentence. Nothi
    answer to the question. A true sentence about something nearby is withheld.
    The answer must be of the kind asked ("Friday" answers no "what", "a handful" no "which"), must not
    count another name's things ("3,000 US troops" for the Russian troops; "366,273 households" for the
-   question's 366,273 people), nor name the question's own
-   subject where it asks whom that subject acts on.
+   question's 366,273 people), nor name the question's own subject where it asks whom that subject acts on.
 5. The question's premises: a number (and, with ``premise_check=on``, a name) the question takes for
    granted that no retrieved passage mentions is a reason to refuse.
 """
@@ -355,6 +354,10 @@ def check_reply(
         # "Where in Romania?" → "Romania": a span that only repeats the question answers nothing by itself.
         checks["span_restates_question"] = True
         span_ok = False
+    if span_ok and _restates_subject(question, span):
+        # "What do epithelial cells have at the oral end?" → "adhesive epithelial cells": the subject again.
+        checks["span_is_subject"] = True
+        span_ok = False
     checks["span_ok"] = span_ok
     texts = [s.text for s in cited]
     context = _context(cited, evidence)
@@ -537,6 +540,8 @@ def check_reply(
         sentence = verdict.capitalize() + (", " + rest[:1].lower() + rest[1:] if rest else "")
 
     mismatch = answer_type_mismatch(question, sentence)
+    if _restates_subject(question, sentence):
+        mismatch = "the answer names the question's own subject, not what it asks about it"
     if mismatch:
         return refusal(question, passages, mismatch, **common)
 
@@ -755,6 +760,29 @@ def _counts_other_things(question: str, texts: Sequence[str]) -> tuple[str, str,
                 if stem(what) not in {stem(a.lower()) for a in after if a}:
                     return m.group(1), first, what
     return None
+
+
+_AUX = r"(?:is|are|was|were|do|does|did|can|could|has|have|had|will|would|should|may|might)"
+# "What style were the blocks designed in?": what is asked ("style") before the verb, the subject after it.
+_WHAT_ASKED = re.compile(r"\s*(?:what|which)\s+(?P<asked>.*?)\b" + _AUX + r"\b(?P<rest>.*)$", re.I)
+# "What is the name of Sky Q's router?": the words after "name of" are what the answer restates.
+_NAME_OF = re.compile(r"\s*(?:the\s+|a\s+)?(?:names?|types?|kinds?|sort|form|title|term|word)\s+(?:of|for)\b", re.I)
+
+
+def _restates_subject(question: str, answer: str) -> bool:
+    """True when ``answer`` is the question's own subject with one word added: "What do epithelial cells have at
+    the oral end?" → "adhesive epithelial cells". Only for "what/which … <verb> <subject> …?" questions that
+    don't ask for a name or kind ("What type of number generators…?" → "pseudorandom number generators" is
+    an answer); flags 1 of the 1,707 gold answers of the answerable SQuAD 2.0 dev questions."""
+    m = _WHAT_ASKED.match(question)
+    if not m or _NAME_OF.match(m.group("rest")):
+        return False
+    asked = {stem(w) for w in content_words(m.group("asked"))}
+    q = {stem(w) for w in content_words(question)}
+    said = content_words(_MARKER.sub(" ", answer))
+    restated = [w for w in said if stem(w) in q and stem(w) not in asked]
+    added = [w for w in said if stem(w) not in q]
+    return len(added) == 1 and len(restated) >= 2
 
 
 def _actor_for_object(question: str, span: str, texts: Sequence[str]) -> str | None:

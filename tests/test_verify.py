@@ -446,3 +446,17 @@ def test_a_count_the_sentence_gives_for_other_things_is_refused() -> None:
         S,
         scorer=vouches,
     ).answerable
+
+
+def test_the_questions_own_subject_with_a_word_added_is_not_an_answer() -> None:
+    # SQuAD 2.0: "What do epithelial cells have at the oral end?" (not said) → "adhesive epithelial cells".
+    text = "On the mouth lips is a pair of narrow strips of adhesive epithelial cells on the stomach wall."
+    ps = one_passage(text, "e")
+    reply = ModelReply(ids=[1], span="adhesive epithelial cells", verdict="none", answer="adhesive epithelial cells")
+    a = verify("What do epithelial cells have at the oral end?", ps, reply, S, scorer=vouches)
+    assert not a.answerable and "own subject" in (a.refusal_reason or "")
+    # asking for the kind of cells, the same words answer
+    assert verify("What kind of epithelial cells are on the stomach wall?", ps, reply, S, scorer=vouches).answerable
+    assert verify(
+        "What is the name of the epithelial cells on the stomach wall?", ps, reply, S, scorer=vouches
+    ).answerable
