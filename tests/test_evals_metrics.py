@@ -228,3 +228,20 @@ def test_refusal_and_aggregates() -> None:
     assert percentile([], 0.5) is None
     assert percentile([3.0, 1.0, 2.0, 4.0], 0.5) == 2.5
     assert percentile([1.0, 2.0, 3.0, 4.0, 5.0], 0.95) == pytest.approx(4.8)
+
+
+def test_another_sentence_stating_the_same_fact_supports_the_item_but_is_not_retrieval_gold() -> None:
+    # The article says "1,000 troops from Germany to Romania" twice; citing either one is right.
+    again = "And the US is moving a stryker squadron of about 3,000 soldiers from Germany to Romania."
+    c = case([Evidence(quote=Q2, also=[again])])
+    cited = Answer(
+        question="q?",
+        answer="3,000 [1]",
+        answerable=True,
+        passages=[passage(1, again)],
+        citations=[citation(1, 1, again)],
+    )
+    assert citation_precision(c, cited) == 1.0 and citation_recall(c, cited) == 1.0
+    assert citation_precision(case([Evidence(quote=Q2)]), cited) == 0.0
+    # retrieval is still scored on the quote: the passage holding only the other sentence is no hit
+    assert not evidence_hit(c.evidence[0], passage(1, again))

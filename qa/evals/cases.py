@@ -44,6 +44,11 @@ class Evidence(BaseModel):
 
     doc_id: str | None = None
     quote: str | None = None
+    also: list[str] = Field(
+        default_factory=list,
+        description="Other sentences of the document that state the same fact: citing one of them supports "
+        "this item too. Retrieval is scored on ``quote`` alone.",
+    )
 
 
 class HistoryTurn(BaseModel):
@@ -156,14 +161,14 @@ def check_quotes(cases: Sequence[EvalCase], corpus: Mapping[str, str], *, source
     for case in cases:
         bad = 0
         for ev in case.evidence:
-            quote = normalize_match(ev.quote or "")
-            if not quote:
-                continue
-            if ev.doc_id is not None:
-                found = quote in texts.get(ev.doc_id, "")
-            else:
-                found = any(quote in text for text in texts.values())
-            bad += not found
+            for quote in (normalize_match(q) for q in [ev.quote or "", *ev.also]):
+                if not quote:
+                    continue
+                if ev.doc_id is not None:
+                    found = quote in texts.get(ev.doc_id, "")
+                else:
+                    found = any(quote in text for text in texts.values())
+                bad += not found
         if bad:
             stale_ids.append(case.id)
             stale_quotes += bad

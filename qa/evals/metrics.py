@@ -202,6 +202,8 @@ def quotes_overlap(a: str, b: str) -> bool:
 def _supports(citation: Citation, evidence: Evidence, answer: Answer) -> bool:
     if _has_quote(evidence) and quotes_overlap(citation.quote, evidence.quote or ""):
         return True
+    if any(quotes_overlap(citation.quote, other) for other in evidence.also):
+        return True  # another sentence of the article that states the same fact
     if not _has_quote(evidence) and evidence.doc_id is not None and citation.doc_id == evidence.doc_id:
         return True
     # The cited passage may hold the evidence even when the quoted sentence is a neighbour of it.
