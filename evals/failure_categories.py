@@ -43,6 +43,7 @@ REFUSAL_CATEGORIES = [
         "refused: answer type / yes-no checks",
         [
             "asks for a number",
+            "asks how",
             "asks when",
             "asks who",
             "asks which",

@@ -695,6 +695,19 @@ _TIME_WORD = re.compile(
 )
 
 
+# "How long / far / old …?" asks for an amount; an answer without a number or a word of one gives none.
+_HOW_MEASURE = re.compile(
+    r"\bhow\s+(long|far|old|tall|big|large|often|high|deep|wide|heavy|fast|early|late|soon)\b", re.I
+)
+_MEASURE = re.compile(
+    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundreds?|"
+    r"thousands?|millions?|billions?|dozens?|half|few|several|many|once|twice|since|until|till|ago|centur(?:y|ies)|"
+    r"decades?|years?|months?|weeks?|days?|hours?|minutes?|seconds?|annually|daily|weekly|monthly|yearly|always|"
+    r"never|long|short|brief|age|aged)\b",
+    re.I,
+)
+
+
 def _only_a_time(answer: str) -> bool:
     """True for an answer that is a time and nothing else: "Friday", "last week"."""
     found = content_words(_MARKER.sub(" ", answer))
@@ -716,6 +729,10 @@ def answer_type_mismatch(question: str, answer: str) -> str | None:
         a,
     ):
         return "the question asks for a number and the supported answer contains none"
+    how = _HOW_MEASURE.search(q)
+    if how and not _MEASURE.search(a):
+        # "How long has the Pentagon press secretary held that job?" → "John Kirby".
+        return f"the question asks how {how.group(1)} and the supported answer gives no amount"
     if re.match(r"\s*(when|what (year|day|date|time|month|century|decade))\b", q) and not _TEMPORAL.search(a):
         return "the question asks when and the supported answer names no time"
     if not re.search(r"\bhow (many|much)\b", q):

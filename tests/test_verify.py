@@ -460,3 +460,16 @@ def test_the_questions_own_subject_with_a_word_added_is_not_an_answer() -> None:
     assert verify(
         "What is the name of the epithelial cells on the stomach wall?", ps, reply, S, scorer=vouches
     ).answerable
+
+
+def test_how_long_needs_an_amount() -> None:
+    # Measured (follow-ups): "How long has the Pentagon press secretary held that job?" (not said) → the model
+    # wrote "2 years" (unbacked, dropped) and its span "John Kirby" was shown.
+    text = "Pentagon press secretary John Kirby said the deployments included roughly 2,000 troops."
+    ps = one_passage(text, "k")
+    reply = ModelReply(ids=[1], span="John Kirby", verdict="none", answer="2 years")
+    a = verify("How long has the Pentagon press secretary held that job?", ps, reply, S, scorer=vouches)
+    assert not a.answerable and "how long" in (a.refusal_reason or "")
+    ps = one_passage("Kirby has been the Pentagon press secretary for two years.", "k")
+    reply = ModelReply(ids=[1], span="two years", verdict="none", answer="two years")
+    assert verify("How long has Kirby been the Pentagon press secretary?", ps, reply, S, scorer=vouches).answerable
