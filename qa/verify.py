@@ -533,9 +533,15 @@ def check_reply(
             return refusal(question, passages, "the verdict and the answer sentence disagree", **common)
         negated = any(_denies(t) for t in texts) or _NEGATION.search(sentence)
         if verdict == "yes" and negated and not _NEGATION.search(question):
-            return refusal(
-                question, passages, "the answer says yes, but it or the sentence it cites is negated", **common
-            )
+            denying = _denying_sentence(question, evidence, cfg, scorer)
+            if denying is None:
+                return refusal(
+                    question, passages, "the answer says yes, but it or the sentence it cites is negated", **common
+                )
+            # "Are the troops being deployed part of the 8,500 on alert?" → "yes", pointed at "the troops
+            # being deployed were separate from the 8,500 …": the evidence says no, so the answer is no.
+            checks["yes_denied"] = [s.id for s in cited]
+            verdict, cited, sentence, head = "no", [denying], "", None
         rest = sentence[head.end() :] if head else sentence
         sentence = verdict.capitalize() + (", " + rest[:1].lower() + rest[1:] if rest else "")
 

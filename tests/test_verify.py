@@ -107,11 +107,15 @@ def test_answers_from_two_sentences_cite_both() -> None:
     assert a.answer.endswith("[1] [2].")
 
 
-def test_yes_no_verdict_leads_and_a_yes_on_a_negated_sentence_is_refused() -> None:
+def test_yes_no_verdict_leads_and_a_yes_on_a_negated_sentence_is_not_shown() -> None:
     q = "Will these troops fight in Ukraine?"
     a = ask(q, [4], "not going to fight in Ukraine", "They are not going to fight in Ukraine.", verdict="no")
     assert a.answerable and a.answer.startswith("No, they are not going")
+    # a "yes" on the sentence that says "not going to fight in Ukraine": the evidence says no
     a = ask(q, [4], "fight in Ukraine", "They will fight in Ukraine.", verdict="yes")
+    assert a.answerable and a.answer == "No [1]." and "not going to fight" in a.citations[0].quote
+    # a "yes" on a negated sentence that denies something else is refused, not turned into a "no"
+    a = ask("Will these forces be based at Fort Bragg?", [4], "forces", "Yes.", verdict="yes", scorer=vouches)
     assert not a.answerable and "negated" in (a.refusal_reason or "")
     a = ask(q, [4], "fight in Ukraine", "No, they will not.", verdict="yes")
     assert not a.answerable and "disagree" in (a.refusal_reason or "")
@@ -249,14 +253,20 @@ def test_a_no_rests_on_the_sentence_that_denies_what_is_asked() -> None:
     assert not a.answerable and "says no" in (a.refusal_reason or "")
 
 
-def test_a_yes_on_a_sentence_that_sets_the_thing_apart_is_refused() -> None:
+def test_a_yes_on_a_sentence_that_sets_the_thing_apart_becomes_no() -> None:
     # Measured: "Are the troops being deployed part of the 8,500 on alert?" → "Yes", cited to "the troops
-    # being deployed were separate from the 8,500 US troops on heightened alert".
-    text = "Kirby said that the troops being deployed were separate from the 8,500 US troops on heightened alert."
+    # being deployed were separate from the 8,500 US troops on heightened alert" (refused until 12-07; the
+    # right answer, which the sentence gives, is no).
+    text = (
+        "Last week, the US placed 8,500 troops on heightened alert. "
+        "Kirby said that the troops being deployed were separate from the 8,500 US troops on heightened alert."
+    )
     ps = one_passage(text, "k")
-    reply = ModelReply(ids=[1], span="8,500 US troops", verdict="yes", answer="Yes, they are.")
+    reply = ModelReply(ids=[2], span="8,500 US troops", verdict="yes", answer="Yes, they are.")
     a = verify("Are the troops being deployed part of the 8,500 already on heightened alert?", ps, reply, S)
-    assert not a.answerable and "negated" in (a.refusal_reason or "")
+    assert a.answerable and a.answer == "No [1]."
+    (c,) = a.citations
+    assert c.quote.startswith("Kirby said") and text[c.char_start : c.char_end] == c.quote
 
 
 def test_a_which_of_two_question_is_not_answered_yes() -> None:
