@@ -487,7 +487,21 @@ def check_reply(
         return refusal(
             question, passages, "the question asks what is not so, and the cited sentences only say what is", **common
         )
-    lost = anchors_missing(question, _with_previous(cited, evidence) + context[len(texts) :])
+    around = _with_previous(cited, evidence)
+    other_year = _other_year(question, _with_previous(cited, evidence, after=1))
+    if other_year:
+        # "What was the population density in 1970?" ← "As of the census of 2000 … The population density
+        # was 4,097.9 people per square mile": the figure is for another year. The sentence after each is read
+        # too ("… assembled there the Chevrolet Aveo. The license … expired in February 2011").
+        checks["other_year"] = list(other_year)
+        asked, given = other_year
+        return refusal(
+            question,
+            passages,
+            f"the question asks about {asked}, the cited sentences (and the ones around them) speak of {given}",
+            **common,
+        )
+    lost = anchors_missing(question, around + context[len(texts) :])
     if lost:
         checks["anchors_missing"] = lost
         if cfg.anchors:
@@ -662,14 +676,33 @@ def _quote_attributions(cited: Sequence[Sentence], evidence: Evidence) -> list[t
     return out
 
 
-def _with_previous(cited: Sequence[Sentence], evidence: Evidence) -> list[str]:
-    """The cited sentences, each with the sentence before it in its block (where a subject is often named)."""
+def _with_previous(cited: Sequence[Sentence], evidence: Evidence, after: int = 0) -> list[str]:
+    """The cited sentences, each with the sentence before it in its block (where a subject is often named)
+    and ``after`` sentences after it."""
     out: list[str] = []
     for s in cited:
         block = evidence.block_of(s).sentences
         i = next(n for n, x in enumerate(block) if x is s)
-        out.append(" ".join(x.text for x in block[max(0, i - 1) : i + 1]))
+        out.append(" ".join(x.text for x in block[max(0, i - 1) : i + 1 + after]))
     return out
+
+
+_YEAR = re.compile(r"(?<![\d,.])\b(1[0-9]{3}|20[0-9]{2})(s?)\b(?![,.]?\d)")
+
+
+def _other_year(question: str, texts: Sequence[str]) -> tuple[str, str] | None:
+    """(the question's year, a year of ``texts``) when the question names a year ("in 1970", "the 1970s")
+    that ``texts`` never mention while they name another one: what they say holds for another time."""
+    asked = [(m.group(1), bool(m.group(2))) for m in _YEAR.finditer(question)]
+    if not asked:
+        return None
+    given = [m.group(1) for t in texts for m in _YEAR.finditer(t)]
+    if not given:
+        return None
+    for year, decade in asked:
+        if any(g == year or (decade and g[:3] == year[:3]) for g in given):
+            return None
+    return asked[0][0] + ("s" if asked[0][1] else ""), given[0]
 
 
 def _same_name(name: str, passages: Sequence[Passage]) -> bool:

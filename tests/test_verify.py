@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from qa.answer import REFUSAL_TEXT, verify
 from qa.models import Passage
 from qa.settings import Settings
-from qa.verify import ModelReply, new_facts, relation_coverage, unbacked
+from qa.verify import ModelReply, _other_year, new_facts, relation_coverage, unbacked
 
 ARTICLE = (
     "Biden met with Defense Secretary Lloyd Austin and Gen. Mark Milley at the White House on Tuesday. "
@@ -483,3 +483,33 @@ def test_how_long_needs_an_amount() -> None:
     ps = one_passage("Kirby has been the Pentagon press secretary for two years.", "k")
     reply = ModelReply(ids=[1], span="two years", verdict="none", answer="two years")
     assert verify("How long has Kirby been the Pentagon press secretary?", ps, reply, S, scorer=vouches).answerable
+
+
+def test_an_answer_for_another_year_is_refused() -> None:
+    # SQuAD 2.0's unanswerable "What was the population density in 1970?" was answered from the 2000
+    # census paragraph (another paragraph gives a 1970 figure, so the premise check let it pass).
+    text = (
+        "Whites were 30.0% of the population in 2010, down from 72.6% in 1970.\n\n"
+        "As of the census of 2000, there were 427,652 people in the city. "
+        "The population density was 4,097.9 people per square mile. "
+        "There were 158,349 housing units."
+    )
+    reply = ModelReply(ids=[3], span="4,097.9", verdict="none", answer="4,097.9 people per square mile.")
+    a = verify("What was the population density in 1970?", one_passage(text, "f"), reply, S, scorer=vouches)
+    assert not a.answerable and "1970" in (a.refusal_reason or "") and "2000" in (a.refusal_reason or "")
+    # the year asked about, or a decade that holds it: answered
+    for q in ("What was the population density in 2000?", "What was the population density in the 2000s?"):
+        a = verify(q, one_passage(text, "f"), reply, S, scorer=vouches)
+        assert a.answerable and "4,097.9" in a.answer
+    # the year in the sentence after the cited one: answered
+    later = text.replace("There were 158,349 housing units.", "In 1970 it had been half that.")
+    assert verify(
+        "What was the population density in 1970?", one_passage(later, "f"), reply, S, scorer=vouches
+    ).answerable
+
+
+def test_only_years_count_as_years() -> None:
+    assert _other_year("What was the density in 1970?", ["In 2000, it was 4,097.9."]) == ("1970", "2000")
+    assert _other_year("What was the density in 1970?", ["It was 4,097.9 for 1,990 people."]) is None
+    assert _other_year("What happened in the 1970s?", ["In 1975 it rained."]) is None
+    assert _other_year("What happened then?", ["In 1975 it rained."]) is None
