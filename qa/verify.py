@@ -92,6 +92,9 @@ _CONTRAST = re.compile(
 )
 # Words after a negation that it denies ("not going to fight in Ukraine").
 _DENIAL_SCOPE = 6
+# How much surer than min_relevance the cross-encoder must be when the cited sentences hold none of the
+# question's ordinary words (it alone then vouches for them).
+_UNANCHORED_MARGIN = 0.5
 # "Do adults or juveniles glow brighter?" asks which, not yes or no.
 _ALTERNATIVE = re.compile(r"\bor\b(?!\s+not\b)", re.I)
 # A question whose own verb is negated ("Who wasn't…", "Which city did not…"), not one quoting a negation.
@@ -593,9 +596,10 @@ def _relation(
     relevance = scorer(question, [" ".join(texts)])[0] if scorer is not None else None
     ordinary = relation_terms(question)
     asks_about = not ordinary or any(stem(w) in have for w in ordinary)
-    related = (coverage >= cfg.min_relation and asks_about) or (
-        relevance is not None and relevance >= cfg.min_relevance
-    )
+    # With none of the question's ordinary words, the cross-encoder alone vouches for the sentences: it
+    # must be surer ("Where is Ekstraklasa's home venue?" ← "… Polonia Warsaw … won the Ekstraklasa").
+    bar = cfg.min_relevance + (0.0 if asks_about else _UNANCHORED_MARGIN)
+    related = (coverage >= cfg.min_relation and asks_about) or (relevance is not None and relevance >= bar)
     return related, coverage, relevance, asks_about
 
 

@@ -513,3 +513,23 @@ def test_only_years_count_as_years() -> None:
     assert _other_year("What was the density in 1970?", ["It was 4,097.9 for 1,990 people."]) is None
     assert _other_year("What happened in the 1970s?", ["In 1975 it rained."]) is None
     assert _other_year("What happened then?", ["In 1975 it rained."]) is None
+
+
+def test_the_cross_encoder_alone_must_be_surer_when_no_ordinary_word_of_the_question_is_cited() -> None:
+    # SQuAD 2.0's unanswerable "Where is Ekstraklasa's home venue located?" was answered "Polonia Warsaw"
+    # from a sentence holding none of 'home', 'venue', 'located', which the cross-encoder scored 0.26.
+    text = "Their local rivals, Polonia Warsaw, managed to win the Ekstraklasa Championship in 2000."
+    reply = ModelReply(ids=[1], span="Polonia Warsaw", verdict="none", answer="Polonia Warsaw.")
+
+    def scores(x: float):  # type: ignore[no-untyped-def]
+        return lambda q, texts: [x for _ in texts]
+
+    q = "Where is Ekstraklasa's home venue located?"
+    a = verify(q, one_passage(text, "e"), reply, S, scorer=scores(0.26))
+    assert not a.answerable and "none of 'home'" in (a.refusal_reason or "")
+    assert verify(q, one_passage(text, "e"), reply, S, scorer=scores(2.0)).answerable
+    # a sentence that holds one of the question's ordinary words ('local'), though too few of its terms to
+    # pass on its own, needs only min_relevance (0.0)
+    q = "Which local team, with far fewer fans, triumphed in the Ekstraklasa?"
+    a = verify(q, one_passage(text, "e"), reply, S, scorer=scores(0.26))
+    assert a.answerable and a.checks["relation_coverage"] < S.answer.min_relation
