@@ -703,6 +703,9 @@ def _other_year(question: str, texts: Sequence[str]) -> tuple[str, str] | None:
     given = [m.group(1) for t in texts for m in _YEAR.finditer(t)]
     if not given:
         return None
+    numbers = {w for t in texts for w in words(t) if is_number(w)}
+    if any(y in numbers for y, _ in asked):  # "the 1500 troops" ← "1,500 troops": there, as a count
+        return None
     for year, decade in asked:
         if any(g == year or (decade and g[:3] == year[:3]) for g in given):
             return None

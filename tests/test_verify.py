@@ -512,6 +512,8 @@ def test_only_years_count_as_years() -> None:
     assert _other_year("What was the density in 1970?", ["In 2000, it was 4,097.9."]) == ("1970", "2000")
     assert _other_year("What was the density in 1970?", ["It was 4,097.9 for 1,990 people."]) is None
     assert _other_year("What happened in the 1970s?", ["In 1975 it rained."]) is None
+    # a count written without its comma is the sentence's count, not a year
+    assert _other_year("Where were the 1500 troops sent?", ["In 2022, 1,500 troops were sent."]) is None
     assert _other_year("What happened then?", ["In 1975 it rained."]) is None
 
 
