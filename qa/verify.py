@@ -90,8 +90,9 @@ _NEGATION = re.compile(r"\b(not|no|never|neither|nor|cannot|without)\b|n't\b|nâ€
 _CONTRAST = re.compile(
     r"\b(?:separate(?:ly)?|distinct|different)\s+from\b|\b(?:rather|other)\s+than\b|\binstead\s+of\b|\bunlike\b", re.I
 )
-# Words after a negation that it denies ("not going to fight in Ukraine").
+# Words after a negation that it denies ("not going to fight in Ukraine"), within its clause.
 _DENIAL_SCOPE = 6
+_CLAUSE_END = re.compile(r"[,;:.!?â€\"](?=\s|$)")
 # How much surer than min_relevance the cross-encoder must be when the cited sentences hold none of the
 # question's ordinary words (it alone then vouches for them).
 _UNANCHORED_MARGIN = 0.5
@@ -231,7 +232,9 @@ def _denied(text: str) -> set[str]:
     what follows its negation ("not going to fight in Ukraine")."""
     scope: set[str] = set()
     for m in [*_NEGATION.finditer(text), *_CONTRAST.finditer(text)]:
-        scope |= stems(" ".join(text[m.end() :].split()[:_DENIAL_SCOPE]))
+        # up to the end of the clause: "The troops, not the ships, arrived" denies the ships, not arriving
+        clause = _CLAUSE_END.split(text[m.end() :], maxsplit=1)[0]
+        scope |= stems(" ".join(clause.split()[:_DENIAL_SCOPE]))
     return scope
 
 

@@ -535,3 +535,15 @@ def test_the_cross_encoder_alone_must_be_surer_when_no_ordinary_word_of_the_ques
     q = "Which local team, with far fewer fans, triumphed in the Ekstraklasa?"
     a = verify(q, one_passage(text, "e"), reply, S, scorer=scores(0.26))
     assert a.answerable and a.checks["relation_coverage"] < S.answer.min_relation
+
+
+def test_a_negation_denies_only_its_own_clause() -> None:
+    # "not the ships" denies the ships; the troops did arrive: a "yes" is not turned into "No".
+    text = "The troops, not the ships, arrived in Poland on Friday."
+    reply = ModelReply(ids=[1], span="The troops", verdict="yes", answer="Yes, they arrived.")
+    a = verify("Did the troops arrive in Poland?", one_passage(text, "t"), reply, S, scorer=vouches)
+    assert not a.answer.startswith("No")
+    # while a negation over the clause that holds what is asked still answers "No"
+    text = "The troops did not arrive in Poland, officials said on Friday."
+    a = verify("Did the troops arrive in Poland?", one_passage(text, "t"), reply, S, scorer=vouches)
+    assert a.answerable and a.answer == "No [1]."
