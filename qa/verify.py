@@ -757,6 +757,19 @@ _MEASURE = re.compile(
 )
 
 
+_SPAN_WORDS = re.compile(
+    r"\b(?:since|until|till|from|to|through|between|ago|for|years?|decades?|centur(?:y|ies)|months?)\b|[–—-]\s*\d", re.I
+)
+
+
+def _only_a_year(answer: str) -> bool:
+    """True when the answer's only numbers are years ("1796"), with no word that makes a stretch of time
+    of them ("until 1796", "1870 to 1939", "1970s")."""
+    numbers = re.findall(r"\d[\d,.]*\d|\d", answer)
+    years = [m for m in _YEAR.finditer(answer) if not m.group(2)]
+    return bool(numbers) and len(years) == len(numbers) and not _SPAN_WORDS.search(answer)
+
+
 def _only_a_time(answer: str) -> bool:
     """True for an answer that is a time and nothing else: "Friday", "last week"."""
     found = content_words(_MARKER.sub(" ", answer))
@@ -782,6 +795,10 @@ def answer_type_mismatch(question: str, answer: str) -> str | None:
     if how and not _MEASURE.search(a):
         # "How long has the Pentagon press secretary held that job?" → "John Kirby".
         return f"the question asks how {how.group(1)} and the supported answer gives no amount"
+    if how and how.group(1).lower() == "long" and _only_a_year(a):
+        # "How long was Warsaw the capital of the Duchy Commonwealth?" → "1796": when, not for how long
+        # ("until 1796" or "1870 to 1939" do say how long).
+        return "the question asks how long, and the answer only names a year"
     if re.match(r"\s*(when|what (year|day|date|time|month|century|decade))\b", q) and not _TEMPORAL.search(a):
         return "the question asks when and the supported answer names no time"
     if not re.search(r"\bhow (many|much)\b", q):

@@ -547,3 +547,17 @@ def test_a_negation_denies_only_its_own_clause() -> None:
     text = "The troops did not arrive in Poland, officials said on Friday."
     a = verify("Did the troops arrive in Poland?", one_passage(text, "t"), reply, S, scorer=vouches)
     assert a.answerable and a.answer == "No [1]."
+
+
+def test_how_long_is_not_answered_by_a_year_alone() -> None:
+    # SQuAD 2.0's unanswerable "How long was Warsaw the capital of the Duchy Commonwealth?" was answered
+    # "1796", from "Warsaw remained the capital of the Polish–Lithuanian Commonwealth until 1796".
+    text = "Warsaw remained the capital of the Polish–Lithuanian Commonwealth until 1796."
+    q = "How long was Warsaw the capital of the Commonwealth?"
+    reply = ModelReply(ids=[1], span="1796", verdict="none", answer="1796")
+    a = verify(q, one_passage(text, "w"), reply, S, scorer=vouches)
+    assert not a.answerable and "only names a year" in (a.refusal_reason or "")
+    # "until 1796" says for how long
+    reply = ModelReply(ids=[1], span="until 1796", verdict="none", answer="Until 1796.")
+    a = verify(q, one_passage(text, "w"), reply, S, scorer=vouches)
+    assert a.answerable and a.answer.startswith("Until 1796")
