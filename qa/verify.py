@@ -493,7 +493,6 @@ def check_reply(
         return refusal(
             question, passages, "the question asks what is not so, and the cited sentences only say what is", **common
         )
-    around = _with_previous(cited, evidence)
     other_year = _other_year(question, _with_previous(cited, evidence, after=1))
     if other_year:
         # "What was the population density in 1970?" ← "As of the census of 2000 … The population density
@@ -507,7 +506,7 @@ def check_reply(
             f"the question asks about {asked}, the cited sentences (and the ones around them) speak of {given}",
             **common,
         )
-    lost = anchors_missing(question, around + context[len(texts) :])
+    lost = anchors_missing(question, _with_previous(cited, evidence) + context[len(texts) :])
     if lost:
         checks["anchors_missing"] = lost
         if cfg.anchors:
