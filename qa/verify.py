@@ -90,6 +90,8 @@ _NEGATION = re.compile(r"\b(not|no|never|neither|nor|cannot|without)\b|n't\b|n�
 _CONTRAST = re.compile(
     r"\b(?:separate(?:ly)?|distinct|different)\s+from\b|\b(?:rather|other)\s+than\b|\binstead\s+of\b|\bunlike\b", re.I
 )
+# "with or without", "whether or not": a negation that takes both sides denies nothing.
+_BOTH_WAYS = re.compile(r"\b(?:with|whether)\s+or\s+$|\bwhether\b[^,;.]{0,60}\bor\s+$", re.I)
 # Words after a negation that it denies ("not going to fight in Ukraine"), within its clause.
 _DENIAL_SCOPE = 6
 _CLAUSE_END = re.compile(r"[,;:.!?”\"](?=\s|$)")
@@ -223,15 +225,22 @@ def is_yes_no(question: str) -> bool:
     return bool(_YES_NO_QUESTION.match(question)) and not _ALTERNATIVE.search(question)
 
 
+def _negations(text: str) -> list[re.Match[str]]:
+    """Each "not" or "separate from" of ``text``, but for one that takes both sides ("with or without
+    routers", "whether or not"): that denies nothing."""
+    found = [*_NEGATION.finditer(text), *_CONTRAST.finditer(text)]
+    return [m for m in found if not _BOTH_WAYS.search(text[: m.start()])]
+
+
 def _denies(text: str) -> bool:
-    return bool(_NEGATION.search(text) or _CONTRAST.search(text))
+    return bool(_negations(text))
 
 
 def _denied(text: str) -> set[str]:
     """Stems of the few words after each "not" or "separate from" of ``text``: what a sentence denies is
     what follows its negation ("not going to fight in Ukraine")."""
     scope: set[str] = set()
-    for m in [*_NEGATION.finditer(text), *_CONTRAST.finditer(text)]:
+    for m in _negations(text):
         # up to the end of the clause: "The troops, not the ships, arrived" denies the ships, not arriving
         clause = _CLAUSE_END.split(text[m.end() :], maxsplit=1)[0]
         scope |= stems(" ".join(clause.split()[:_DENIAL_SCOPE]))
@@ -537,6 +546,13 @@ def check_reply(
         # negates the very thing a yes/no question asks about answers it, in whatever words it names the subject.
         checks["denies_what_is_asked"] = True
         related = True
+    if not related and verdict == "none" and is_yes_no(question) and not _NEGATION.search(question):
+        denying = _denying_sentence(question, evidence, cfg, scorer)
+        if denying is not None:
+            # "Did the Pentagon press secretary say the moves are permanent?" with no verdict, pointed at a
+            # sentence about something else, while a shown one says "the moves … were not permanent": no.
+            checks["none_denied"] = [s.id for s in cited]
+            verdict, cited, texts, sentence, related = "no", [denying], [denying.text], "", True
     if not related:
         why = f"the cited sentences hold {coverage:.0%} of the question's terms"
         if not asks_about:

@@ -269,6 +269,42 @@ def test_a_yes_on_a_sentence_that_sets_the_thing_apart_becomes_no() -> None:
     assert c.quote.startswith("Kirby said") and text[c.char_start : c.char_end] == c.quote
 
 
+def test_a_yes_no_question_left_without_verdict_is_answered_no_by_the_sentence_that_denies_it() -> None:
+    # Measured (follow-up set): "Did the Pentagon press secretary say the moves are permanent?" → verdict
+    # "none", pointed at a sentence about Putin; refused, though a shown sentence says "not permanent".
+    text = (
+        "The move is the most significant sign to date that the US is preparing for an invasion. "
+        "Kirby said the moves, which would happen in the coming days, were not permanent."
+    )
+    ps = one_passage(text, "p")
+
+    def on_moves(question: str, texts: Sequence[str]) -> list[float]:  # the cross-encoder, as measured
+        return [2.0 if "moves" in t else -8.9 for t in texts]
+
+    reply = ModelReply(ids=[1], span="significant sign", verdict="none", answer="The most significant sign.")
+    a = verify("Did the Pentagon press secretary say the moves are permanent?", ps, reply, S, scorer=on_moves)
+    assert a.answerable and a.answer == "No [1]."
+    (c,) = a.citations
+    assert c.quote.startswith("Kirby said") and text[c.char_start : c.char_end] == c.quote
+    # nothing shown denies what is asked: still refused
+    a = verify("Did the Pentagon press secretary say the moves are cheap?", ps, reply, S, scorer=on_moves)
+    assert not a.answerable and a.answer == REFUSAL_TEXT
+
+
+def test_with_or_without_denies_nothing() -> None:
+    # SQuAD 2.0 dev, unanswerable: "Can packets ever collide in route?" would have been answered "No" from
+    # "… implemented with or without intermediate forwarding nodes (packet switches or routers)".
+    text = (
+        "Packet mode communication may be implemented with or without intermediate forwarding nodes "
+        "(packet switches or routers)."
+    )
+    reply = ModelReply(ids=[1], span="packet switches", verdict="none", answer="Packet switches.")
+    a = verify("Can packets ever collide in route?", one_passage(text, "n"), reply, S, scorer=vouches)
+    assert not a.answer.startswith("No")
+    reply = ModelReply(ids=[1], span="routers", verdict="no", answer="No.")
+    assert not verify("Can packets be routed?", one_passage(text, "n"), reply, S).answerable
+
+
 def test_a_which_of_two_question_is_not_answered_yes() -> None:
     text = "Juveniles luminesce more brightly for their size than adults do."
     ps = one_passage(text, "j")
