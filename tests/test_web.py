@@ -208,6 +208,29 @@ def test_documents_upload_a_good_and_a_binary_file_then_delete_one(browser: Any,
     assert page.locator(f'#doc-list li[data-doc-id="{DOC_ID}"]').count() == 1
 
 
+def test_the_document_list_is_replaced_in_one_step_never_left_empty_or_doubled(browser: Any, site: str) -> None:
+    # Seen in a full run: right after a delete, the list stood empty while the new one was read, so the
+    # remaining article was missing for a moment; two loads at once could each append their items.
+    page = browser.new_page()
+    page.goto(site)
+    page.click("#docs-toggle")
+    page.locator(f'#doc-list li[data-doc-id="{DOC_ID}"]').wait_for()
+    page.evaluate(
+        """() => {
+          const list = document.getElementById("doc-list");
+          window.emptied = 0;
+          new MutationObserver(() => { if (!list.children.length) window.emptied++; })
+            .observe(list, { childList: true });
+        }"""
+    )
+    page.click("#docs-toggle")  # two reloads at once
+    page.click("#docs-toggle")
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.emptied") == 0
+    assert page.locator(f'#doc-list li[data-doc-id="{DOC_ID}"]').count() == 1
+
+
 def test_a_hostile_article_is_shown_as_text_and_runs_nothing(browser: Any, tmp_path: Path) -> None:
     qa, settings = fake_app(tmp_path, article=False)
     hostile = (

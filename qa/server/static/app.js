@@ -318,19 +318,20 @@ function closePanel(panel) {
 
 // -- documents --------------------------------------------------------------------------------------
 
+let documentsLoads = 0; // the newest call of loadDocuments; an older one's answer is not shown
+
 async function loadDocuments() {
-  const list = $("doc-list");
+  // The list is replaced in one step once the new one is built: cleared first, it would stand empty
+  // while the answer is read, and two loads at once (open + upload) would each append their items.
+  const mine = ++documentsLoads;
   const resp = await api("/documents");
-  list.textContent = "";
+  let items;
   if (!resp.ok) {
     const [message] = await errorText(resp);
-    list.append(el("li", { class: "report-failed", text: message }));
-    return;
-  }
-  const docs = await resp.json();
-  if (!docs.length) list.append(el("li", { text: "No documents yet: add some above." }));
-  for (const d of docs) {
-    list.append(
+    items = [el("li", { class: "report-failed", text: message })];
+  } else {
+    const docs = await resp.json();
+    items = docs.map((d) =>
       el(
         "li",
         { "data-doc-id": d.doc_id },
@@ -343,7 +344,10 @@ async function loadDocuments() {
         el("button", { type: "button", class: "delete", text: "Delete", onclick: () => removeDocument(d) }),
       ),
     );
+    if (!items.length) items = [el("li", { text: "No documents yet: add some above." })];
   }
+  if (mine !== documentsLoads) return;
+  $("doc-list").replaceChildren(...items);
 }
 
 async function removeDocument(doc) {
