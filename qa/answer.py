@@ -60,9 +60,36 @@ def verify(
     settings: Settings,
     scorer: Scorer | None = None,
     evidence: Evidence | None = None,
+    confidence: float | None = None,
 ) -> Answer:
-    """Check a reply against the passages it was given (qa.verify's rules); never raises on model content."""
-    return check_reply(question, passages, evidence or build_evidence(passages), reply, settings, scorer)
+    """Check a reply against the passages it was given (qa.verify's rules); never raises on model content.
+    ``confidence``: the lowest log-probability among the tokens of the reply's span (``span_logprob()``)."""
+    return check_reply(question, passages, evidence or build_evidence(passages), reply, settings, scorer, confidence)
+
+
+_SPAN_FIELD = re.compile(r'"span"\s*:\s*"((?:[^"\\]|\\.)*)"')
+
+
+def span_logprob(tokens: Sequence[tuple[str, float]]) -> float | None:
+    """The lowest log-probability among the generated tokens that make up the JSON "span" string's value,
+    or None when the text holds no non-empty span. ``tokens`` are (token text, log-probability), in order."""
+    text = "".join(t for t, _ in tokens)
+    m = _SPAN_FIELD.search(text)
+    if m is None or m.end(1) == m.start(1):
+        return None
+    start, end, pos, inside = m.start(1), m.end(1), 0, []
+    for token, logprob in tokens:
+        if pos < end and pos + len(token) > start:
+            inside.append(logprob)
+        pos += len(token)
+    return min(inside) if inside else None
+
+
+def _token_logprobs(chunk: Any) -> list[tuple[str, float]]:
+    """(token, log-probability) pairs a streamed chunk carries (OpenAI's ``logprobs.content``), else []."""
+    meta = getattr(chunk, "response_metadata", None) or {}
+    content = (meta.get("logprobs") or {}).get("content") or []
+    return [(str(x.get("token", "")), float(x.get("logprob", 0.0))) for x in content if isinstance(x, dict)]
 
 
 def precheck(question: str, passages: Sequence[Passage], settings: Settings) -> str | None:
@@ -192,8 +219,12 @@ def stream_answer(
     field = _AnswerFieldStream()
     usage = Usage()
     first_token: float | None = None
+    tokens: list[tuple[str, float]] = []
+    # The span's token probabilities are one signal of the relation check (AnswerSettings.confident_span).
+    extra: dict[str, Any] = {} if settings.answer.confident_span is None else {"logprobs": True, "top_logprobs": 1}
     try:
-        for chunk in chat.stream(messages, response_format=fmt):
+        for chunk in chat.stream(messages, response_format=fmt, **extra):
+            tokens.extend(_token_logprobs(chunk))
             piece = chunk.content if isinstance(chunk.content, str) else ""
             if piece and first_token is None:
                 first_token = time.perf_counter() - t0
@@ -215,13 +246,15 @@ def stream_answer(
         raise translate_error(exc, settings) from exc
     generate_s = time.perf_counter() - t0
     said_text = field.buf
+    confidence = span_logprob(tokens) if "".join(t for t, _ in tokens) == field.buf else None
     try:
         reply = parse_reply(field.buf)
     except ModelOutputError:
         reply = _repair(chat, messages, field.buf, fmt, settings)
         said_text = reply.model_dump_json()
+        confidence = None
     t1 = time.perf_counter()
-    answer = verify(question, passages, reply, settings, scorer, evidence)
+    answer = verify(question, passages, reply, settings, scorer, evidence, confidence)
     if reply.ids and settings.answer.confirm and evidence.get(reply.ids[0]) is not None:
         # Asked whenever the model claims an answer (not only when the checks pass), so a recorded eval
         # run can be re-scored under any check policy; the verdict only ever withholds.

@@ -274,14 +274,18 @@ class QA:
     ) -> Answer:
         """Check a recorded model reply again with the current settings (offline eval replay).
 
-        ``recorded`` is the recording's ``checks``: its follow-up verdict ("confirm") is applied again.
+        ``recorded`` is the recording's ``checks``: its follow-up verdict ("confirm") is applied again, and
+        its span confidence ("span_logprob") is a signal again.
         Raises ModelOutputError when ``raw_reply`` is not a reply of the expected shape.
         """
         from qa.answer import apply_confirmation, parse_reply, verify
         from qa.instructions import split_instructions
 
         asked, instructions = split_instructions(question)
-        answer = verify(asked or question, passages, parse_reply(raw_reply), self.settings, self.scorer)
+        logprob = (recorded or {}).get("span_logprob")
+        confidence = float(logprob) if isinstance(logprob, int | float) else None
+        reply = parse_reply(raw_reply)
+        answer = verify(asked or question, passages, reply, self.settings, self.scorer, confidence=confidence)
         if answer.answerable and recorded and "confirm" in recorded:
             answer = apply_confirmation(answer, recorded["confirm"], recorded.get("confirm_ids", []), self.settings)
         answer.question = question

@@ -138,6 +138,18 @@ class AnswerSettings(BaseModel):
         description="Cross-encoder logit of (question, cited sentences) at which they count as answering the "
         "question even when they share few of its words (a paraphrase). Used when reranking is on.",
     )
+    confident_span: float | None = Field(
+        default=-0.35,
+        description="Log-probability every token of the model's answer span must reach for the span to count as "
+        "confident (-0.35 is about 70%). Cited sentences that fail the relation test then still count as about "
+        "the question when the cross-encoder scores them at least confident_relevance. None ('off') turns this "
+        "off and asks the endpoint for no log-probabilities.",
+    )
+    confident_relevance: float = Field(
+        default=-2.0,
+        description="Cross-encoder bar for the cited sentences of a confident span (see confident_span); it "
+        "only ever lets pass what min_relevance would refuse.",
+    )
     premise_check: Literal["on", "numbers", "off"] = Field(
         default="numbers",
         description="Refuse when the question takes for granted a number ('numbers'), or a number or a "
@@ -157,6 +169,12 @@ class AnswerSettings(BaseModel):
     max_evidence: int = Field(
         default=4, ge=1, le=8, description="Most sentences the model may point at for one answer."
     )
+
+    @field_validator("confident_span", mode="before")
+    @classmethod
+    def _off_is_none(cls, value: Any) -> Any:
+        """QA_ANSWER_CONFIDENT_SPAN=off (or none, or empty) turns the signal off."""
+        return None if isinstance(value, str) and value.strip().lower() in ("", "off", "none", "null") else value
 
 
 class ServeSettings(BaseModel):

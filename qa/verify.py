@@ -319,10 +319,16 @@ def check_reply(
     reply: ModelReply,
     settings: Settings,
     scorer: Scorer | None = None,
+    span_logprob: float | None = None,
 ) -> Answer:
-    """Apply the support rules to the model's reply: a verified, cited Answer or a refusal. Never raises."""
+    """Apply the support rules to the model's reply: a verified, cited Answer or a refusal. Never raises.
+
+    ``span_logprob`` (the lowest log-probability of the span's tokens, None when unknown) is one signal of
+    the relation check: see AnswerSettings.confident_span."""
     cfg = settings.answer
     checks: dict[str, Any] = {}
+    if span_logprob is not None:
+        checks["span_logprob"] = round(span_logprob, 3)
     common: dict[str, Any] = {
         "raw_answer": reply.answer,
         "evidence_ids": list(reply.ids),
@@ -553,6 +559,20 @@ def check_reply(
             # sentence about something else, while a shown one says "the moves … were not permanent": no.
             checks["none_denied"] = [s.id for s in cited]
             verdict, cited, texts, sentence, related = "no", [denying], [denying.text], "", True
+    if (
+        not related
+        and cfg.confident_span is not None
+        and span_logprob is not None
+        and span_logprob >= cfg.confident_span
+        and relevance is not None
+        and relevance >= cfg.confident_relevance
+    ):
+        # "From which post in the Tar Heel State are the paratroopers bound for Poland setting off?" → "Fort
+        # Bragg", every token of the span at 80% or more, on "… from Fort Bragg, North Carolina" (cross-encoder
+        # -0.8): two signals that each fall short agree. The span must still occur in the cited sentences and
+        # every new name and number be backed (checked above).
+        checks["confident_span"] = True
+        related = True
     if not related:
         why = f"the cited sentences hold {coverage:.0%} of the question's terms"
         if not asks_about:

@@ -9,6 +9,7 @@ from qa.answer import (
     _AnswerFieldStream,
     build_messages,
     response_format,
+    span_logprob,
     stream_answer,
 )
 from qa.errors import InputError, ModelOutputError
@@ -176,3 +177,23 @@ def test_a_no_from_the_follow_up_check_withholds_the_answer_and_a_yes_approves_n
     chat = ScriptedChat(reply("Hanks leads them.", [1], "Hanks"), confirm="yes")
     final = _run(chat, "Who leads the troops going to Poland?", settings=CONFIRM)[-1]
     assert isinstance(final, Answer) and not final.answerable and final.checks["confirm"] == "yes"
+
+
+def test_the_span_tokens_log_probability_is_asked_for_and_recorded() -> None:
+    chat = ScriptedChat(reply("About 1,700 troops.", [1], "about 1,700 troops"), logprob=-0.2)
+    final = _run(chat, "How many troops are going to Poland?")[-1]
+    assert isinstance(final, Answer) and final.checks["span_logprob"] == -0.2
+    assert chat.kwargs[0]["logprobs"] is True
+    # Turned off, the endpoint is asked for no log-probabilities (some OpenAI-compatible servers reject them).
+    chat = ScriptedChat(reply("About 1,700 troops.", [1], "about 1,700 troops"), logprob=-0.2)
+    final = _run(chat, "How many troops are going to Poland?", settings=Settings(answer={"confident_span": "off"}))[-1]
+    assert isinstance(final, Answer) and "span_logprob" not in final.checks and "logprobs" not in chat.kwargs[0]
+
+
+def test_span_logprob_takes_the_least_likely_token_of_the_span_value() -> None:
+    tokens = [('{"ids":[1],"', -0.01), ('span":"', -3.0), ("Fort", -0.2), (" Br", -0.5), ('agg"', -0.1),
+              (',"answer":"Fort Bragg"}', -4.0)]  # fmt: skip
+    assert span_logprob(tokens) == -0.5
+    assert span_logprob([('{"ids":[],"span":"","answer":"x"}', -0.1)]) is None
+    assert span_logprob([('{"ids":[1],"span":"say \\"hi', -0.3), ('\\" now","answer":"x"}', -0.7)]) == -0.7
+    assert span_logprob([]) is None

@@ -597,3 +597,33 @@ def test_how_long_is_not_answered_by_a_year_alone() -> None:
     reply = ModelReply(ids=[1], span="until 1796", verdict="none", answer="Until 1796.")
     a = verify(q, one_passage(text, "w"), reply, S, scorer=vouches)
     assert a.answerable and a.answer.startswith("Until 1796")
+
+
+def scores(value: float):  # type: ignore[no-untyped-def]
+    """A cross-encoder that gives every text the same logit."""
+    return lambda question, texts: [value for _ in texts]
+
+
+TAR_HEEL = "From which post in the Tar Heel State are the paratroopers bound for Poland setting off?"
+
+
+def test_a_confident_span_lets_a_paraphrase_pass_a_lower_cross_encoder_bar_and_nothing_else() -> None:
+    # Measured: "Fort Bragg", every span token at 80% or more, on the sentence that says "Fort Bragg in North
+    # Carolina" (cross-encoder -0.8): the question shares almost none of its words, so it was refused.
+    def tar_heel(logprob: float | None, logit: float, span: str = "Fort Bragg"):  # type: ignore[no-untyped-def]
+        return ask(TAR_HEEL, [2], span, f"{span}, North Carolina", scorer=scores(logit), confidence=logprob)
+
+    unsure = tar_heel(None, -0.8)
+    assert not unsure.answerable and "about something else" in (unsure.refusal_reason or "")
+    sure = tar_heel(-0.1, -0.8)
+    assert sure.answerable and sure.answer == "Fort Bragg, North Carolina [1]."
+    assert sure.checks["span_logprob"] == -0.1 and sure.checks["confident_span"] is True
+    assert not tar_heel(-0.6, -0.8).answerable  # a span the model was unsure of
+    assert not tar_heel(-0.1, -2.5).answerable  # sentences the cross-encoder reads as off topic
+    off = Settings(answer={"confident_span": None})
+    a = verify(TAR_HEEL, passages(), ModelReply(ids=[2], span="Fort Bragg", verdict="none", answer="Fort Bragg"),
+               off, scores(-0.8), confidence=-0.1)  # fmt: skip
+    assert not a.answerable
+    # Confidence never backs a name the cited sentence doesn't hold.
+    fort = tar_heel(-0.01, -0.8, span="Fort Liberty")
+    assert not fort.answerable and "liberty" in (fort.refusal_reason or "")
