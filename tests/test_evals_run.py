@@ -315,3 +315,13 @@ def test_evaluate_ingests_a_corpus_into_a_store_of_its_own(tmp_path: Path) -> No
     again = evaluate(path, settings, corpus=[ARTICLE], retrieval_only=True, on_ingest=ingests.append)
     assert len(ingests) == 1 and list((home / "eval-stores").iterdir()) == [store]  # reused, nothing re-added
     assert again.report.retrieval == first.report.retrieval
+
+
+def test_replay_checks_a_reply_again_with_its_recorded_span_confidence(qa_settings: Settings) -> None:
+    qa = QA(qa_settings, embedder=HashEmbedder())
+    qa.ingest([ARTICLE])
+    passages = qa.retrieve(QUESTION, 4)
+    raw = reply("About 1,700 troops.", [sentence_id(qa, QUESTION, "1,700")], "about 1,700 troops")
+    again = qa.reverify(QUESTION, passages, raw, {"span_logprob": -0.12, "relevance": 1.0})
+    assert again.answerable and again.checks["span_logprob"] == -0.12
+    assert "span_logprob" not in qa.reverify(QUESTION, passages, raw, {}).checks  # a run recorded without it
