@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,12 @@ QA = Path(sys.executable).parent / "qa"
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[()][0-9A-B]|\x1b[=>]|\r")
 PROMPT = "qa›"  # prompt_toolkit draws the trailing space as a cursor move
 ANSWER_TIMEOUT = 300  # a small CPU model, possibly shared with other runs
+
+
+def default_sigint() -> None:
+    """In the child: Ctrl-C interrupts, as in a terminal. A test run started in the background by a
+    non-interactive shell inherits SIGINT ignored, and then Ctrl-C would never reach `qa chat`."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def plain(text: str) -> str:
@@ -59,7 +66,14 @@ def ask(child: pexpect.spawn, question: str) -> str:
 def test_chat_in_a_terminal(env: dict[str, str], tmp_path: Path) -> None:
     transcript = (tmp_path / "transcript.txt").open("w", encoding="utf-8")
     child = pexpect.spawn(
-        str(QA), ["chat"], env=env, cwd=str(tmp_path), encoding="utf-8", dimensions=(50, 250), timeout=240
+        str(QA),
+        ["chat"],
+        env=env,
+        cwd=str(tmp_path),
+        encoding="utf-8",
+        dimensions=(50, 250),
+        timeout=240,
+        preexec_fn=default_sigint,
     )
     child.logfile_read = transcript
     try:

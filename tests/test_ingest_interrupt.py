@@ -70,6 +70,9 @@ def start_ingest(folder: Path, store: Path, log: Path) -> subprocess.Popen[bytes
             stderr=subprocess.STDOUT,
             env=_env(),
             cwd=folder.parent,
+            # SIGINT as in a terminal: a test run started in the background by a non-interactive shell
+            # inherits it ignored, and the ingest would then run to the end (seen on a fresh-clone run).
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
 
 
