@@ -322,6 +322,6 @@ def test_replay_checks_a_reply_again_with_its_recorded_span_confidence(qa_settin
     qa.ingest([ARTICLE])
     passages = qa.retrieve(QUESTION, 4)
     raw = reply("About 1,700 troops.", [sentence_id(qa, QUESTION, "1,700")], "about 1,700 troops")
-    again = qa.reverify(QUESTION, passages, raw, {"span_logprob": -0.12, "relevance": 1.0})
+    again = qa.reverify(QUESTION, passages, raw, {"span_logprob": -0.12})
     assert again.answerable and again.checks["span_logprob"] == -0.12
     assert "span_logprob" not in qa.reverify(QUESTION, passages, raw, {}).checks  # a run recorded without it
