@@ -6,7 +6,8 @@ yes/no ``verdict`` where one is asked for, and writes one answer sentence. Nothi
 1. The cited sentences must exist; an empty list is the model's refusal.
 2. The span must occur in the cited sentences. If it occurs only in other shown sentences, those are
    cited instead (the model pointed one sentence off); if nowhere, the span is unbacked. An answer
-   sentence that leaves the verified span out says something else: the span is the answer.
+   sentence that leaves the verified span out says something else: the span is the answer, unless the
+   question offers a choice ("X or Y?") and the answer names the one choice the cited sentences name.
 3. Every name and number in the answer that the question doesn't already hold must occur in the cited
    sentences, and most of its other new words too. An answer sentence that fails is replaced by the
    verified span; with no verified span the answer is withheld, unless one other shown sentence holds
@@ -433,6 +434,10 @@ def check_reply(
             )
         sentence = span  # the verified span is the answer, in the article's own words
         checks["answer_from_span"] = True
+    elif alternative and span_ok and (picked := _picked_alternative(question, sentence, texts)):
+        # "Do adults or juveniles glow brighter?" → "juveniles", span "luminescence": the answer names one
+        # of the choices the question offers, and the cited sentences name it too: that choice answers.
+        checks["answer_picks"] = picked
     elif span_ok and not is_yes_no(question) and locate_quote(span, sentence) is None:
         # The span was copied from the cited sentences; a free answer sentence without it says something
         # else ("deforestation is considerable" for what is visible from space): the span is the answer.
@@ -885,6 +890,24 @@ _AUX = r"(?:is|are|was|were|do|does|did|can|could|has|have|had|will|would|should
 _WHAT_ASKED = re.compile(r"\s*(?:what|which)\s+(?P<asked>.*?)\b" + _AUX + r"\b(?P<rest>.*)$", re.I)
 # "What is the name of Sky Q's router?": the words after "name of" are what the answer restates.
 _NAME_OF = re.compile(r"\s*(?:the\s+|a\s+)?(?:names?|types?|kinds?|sort|form|title|term|word)\s+(?:of|for)\b", re.I)
+
+
+def _alternatives(question: str) -> list[str]:
+    """The words on either side of each "or" of ``question``: the choices it offers ("adults", "juveniles")."""
+    found: list[str] = []
+    for m in _ALTERNATIVE.finditer(question):
+        before = [w for w in words(question[: m.start()]) if w not in STOPWORDS]
+        after = [w for w in words(question[m.end() :]) if w not in STOPWORDS]
+        found += [w for w in (before[-1:] + after[:1]) if w not in found]
+    return found
+
+
+def _picked_alternative(question: str, answer: str, texts: Sequence[str]) -> str | None:
+    """The one choice of an "X or Y?" question that ``answer`` names and the cited ``texts`` name too, or
+    None when it names none, or more than one."""
+    said, cited = stems(answer), stems_of(texts)
+    named = [w for w in _alternatives(question) if stem(w) in said]
+    return named[0] if len(named) == 1 and stem(named[0]) in cited else None
 
 
 def _restates_subject(question: str, answer: str) -> bool:

@@ -318,6 +318,28 @@ def test_a_which_of_two_question_is_not_answered_yes() -> None:
     assert verify("Do adults or juveniles luminesce more brightly?", ps, reply, S).answer.startswith("No adults")
 
 
+def test_the_choice_an_x_or_y_question_offers_is_the_answer() -> None:
+    # SQuAD 2.0 dev: "Do adults or juveniles secretions luminesce brighter?" was answered "juveniles" with the
+    # span "luminescence"; the span replaced the answer, and "luminescence" answers no "which of the two".
+    text = (
+        "Juveniles will luminesce more brightly in relation to their body size than adults, whose "
+        "luminescence is diffused over their bodies."
+    )
+    ps = one_passage(text, "j")
+    question = "Do adults or juveniles secretions luminesce brighter?"
+    reply = ModelReply(ids=[1], span="luminescence", verdict="none", answer="juveniles")
+    a = verify(question, ps, reply, S)
+    assert a.answerable and a.answer.lower().startswith("juveniles")
+    assert a.checks["answer_picks"] == "juveniles"
+    # a choice the cited sentence doesn't name is not taken on the model's word: the span stands
+    other = one_passage("Adults diffuse their luminescence over their bodies.", "a")
+    a = verify("Do larvae or juveniles glow brighter?", other, reply, S)
+    assert "answer_picks" not in a.checks and not a.answer.lower().startswith("juveniles")
+    # naming both choices picks neither
+    reply = ModelReply(ids=[1], span="luminescence", verdict="none", answer="adults and juveniles")
+    assert "answer_picks" not in verify(question, ps, reply, S).checks
+
+
 def test_a_sentence_about_another_names_thing_is_refused() -> None:
     # SQuAD 2.0's adversarial "What is FMCG's economy characterized by?" (the text says Warsaw's economy
     # is characterised by FMCG manufacturing) was answered "FMCG manufacturing".
