@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from qa.answer import REFUSAL_TEXT, verify
 from qa.models import Passage
 from qa.settings import Settings
-from qa.verify import ModelReply, _other_year, new_facts, relation_coverage, unbacked
+from qa.verify import ModelReply
 
 ARTICLE = (
     "Biden met with Defense Secretary Lloyd Austin and Gen. Mark Milley at the White House on Tuesday. "
@@ -147,12 +147,6 @@ def test_premise_check_modes() -> None:
     assert "2,500" in (verify("Why are 2,500 troops going?", passages(), reply, S).refusal_reason or "")
     # a demonym is the same name: "American" troops are the "US" troops of the article
     assert "American" not in (verify("How many American troops go?", passages(), reply, s_on).refusal_reason or "")
-
-
-def test_helpers() -> None:
-    assert new_facts("Kirby said 300 go.", "Who said it?") == (["kirby", "300"], ["go"])
-    assert relation_coverage("Who commands the brigade?", ["The brigade is at Fort Bragg."]) == 0.5
-    assert unbacked("Hanks leads it.", "Who leads it?", ["Milley leads it."], 0.5) == ["hanks"]
 
 
 def test_a_negated_question_needs_a_negated_sentence() -> None:
@@ -564,15 +558,6 @@ def test_an_answer_for_another_year_is_refused() -> None:
     assert verify(
         "What was the population density in 1970?", one_passage(later, "f"), reply, S, scorer=vouches
     ).answerable
-
-
-def test_only_years_count_as_years() -> None:
-    assert _other_year("What was the density in 1970?", ["In 2000, it was 4,097.9."]) == ("1970", "2000")
-    assert _other_year("What was the density in 1970?", ["It was 4,097.9 for 1,990 people."]) is None
-    assert _other_year("What happened in the 1970s?", ["In 1975 it rained."]) is None
-    # a count written without its comma is the sentence's count, not a year
-    assert _other_year("Where were the 1500 troops sent?", ["In 2022, 1,500 troops were sent."]) is None
-    assert _other_year("What happened then?", ["In 1975 it rained."]) is None
 
 
 def test_the_cross_encoder_alone_must_be_surer_when_no_ordinary_word_of_the_question_is_cited() -> None:

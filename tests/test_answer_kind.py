@@ -1,0 +1,29 @@
+"""Whether an answer is the kind of thing its question asks for (qa.answer_kind)."""
+
+from __future__ import annotations
+
+from qa.answer_kind import another_year, answer_type_mismatch, picked_alternative
+
+
+def test_only_years_count_as_years() -> None:
+    assert another_year("What was the density in 1970?", ["In 2000, it was 4,097.9."]) == ("1970", "2000")
+    assert another_year("What was the density in 1970?", ["It was 4,097.9 for 1,990 people."]) is None
+    assert another_year("What happened in the 1970s?", ["In 1975 it rained."]) is None
+    # a count written without its comma is the sentence's count, not a year
+    assert another_year("Where were the 1500 troops sent?", ["In 2022, 1,500 troops were sent."]) is None
+    assert another_year("What happened then?", ["In 1975 it rained."]) is None
+
+
+def test_an_answer_of_the_wrong_kind_is_named() -> None:
+    assert answer_type_mismatch("How many troops go to Germany?", "Troops from Fort Bragg") is not None
+    assert answer_type_mismatch("How many troops go to Germany?", "300 troops") is None
+    assert answer_type_mismatch("When did Biden meet Austin?", "At the White House") is not None
+    assert answer_type_mismatch("What is on the agenda?", "Friday") is not None
+    assert answer_type_mismatch("Who will Rau meet?", "Antony Blinken") is None
+
+
+def test_the_choice_an_answer_picks() -> None:
+    cited = ["Juveniles luminesce more brightly than adults."]
+    assert picked_alternative("Do adults or juveniles glow brighter?", "juveniles", cited) == "juveniles"
+    assert picked_alternative("Do adults or juveniles glow brighter?", "adults and juveniles", cited) is None
+    assert picked_alternative("Do larvae or eggs glow brighter?", "larvae", cited) is None  # not cited
