@@ -21,9 +21,10 @@ from qa.errors import InputError, ModelError, ModelOutputError
 from qa.evidence import Evidence, build_evidence
 from qa.models import Answer, Passage, Timings, Usage
 from qa.prompt import fill, load_prompt
+from qa.relation import Scorer
 from qa.settings import Settings
 from qa.terms import is_yes_no
-from qa.verify import REFUSAL_TEXT, ModelReply, Scorer, check_reply, refusal
+from qa.verify import REFUSAL_TEXT, ModelReply, check_reply, refusal
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
