@@ -206,7 +206,6 @@ def nearby_reason(
     cited: Sequence[Sentence],
     units: Sequence[str],
     evidence: Evidence,
-    context: Sequence[str],
     cfg: AnswerSettings,
     checks: dict[str, Any],
 ) -> str | None:
@@ -255,7 +254,8 @@ def nearby_reason(
         checks["other_year"] = list(other_year)
         asked, given = other_year
         return f"the question asks about {asked}, the cited sentences (and the ones around them) speak of {given}"
-    lost = anchors_missing(question, [*with_previous(cited, evidence), *context[len(texts) :]])
+    titles = context_of(cited, evidence)[len(cited) :]
+    lost = anchors_missing(question, [*with_previous(cited, evidence), *titles])
     if lost:
         checks["anchors_missing"] = lost
         if cfg.anchors:

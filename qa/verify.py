@@ -268,7 +268,7 @@ def check_reply(
         context = context_of(cited, evidence)
 
     # 4. Are the cited sentences about what the question asks?
-    nearby = nearby_reason(question, sentence, span, span_ok, cited, units, evidence, context, cfg, checks)
+    nearby = nearby_reason(question, sentence, span, span_ok, cited, units, evidence, cfg, checks)
     if nearby:
         return refusal(question, passages, nearby, **common)
 

@@ -51,31 +51,12 @@ def test_a_span_found_one_sentence_off_is_cited_where_it_is() -> None:
 def test_an_answer_about_something_nearby_is_named() -> None:
     ev = evidence()
     cited = [s for s in ev.sentences if "Austin" in s.text]
-    checks: dict[str, object] = {}
+
+    def why(question: str) -> str | None:
+        texts = [s.text for s in cited]
+        return nearby_reason(question, "Lloyd Austin", "Lloyd Austin", True, cited, texts, ev, CFG, {})
+
     # "who wasn't…" answered from a sentence saying who was
-    why = nearby_reason(
-        "Who wasn't at the White House meeting?",
-        "Lloyd Austin",
-        "Lloyd Austin",
-        True,
-        cited,
-        [s.text for s in cited],
-        ev,
-        [s.text for s in cited],
-        CFG,
-        checks,
-    )
-    assert why is not None and "not so" in why
-    why = nearby_reason(
-        "Who was at the White House meeting?",
-        "Lloyd Austin",
-        "Lloyd Austin",
-        True,
-        cited,
-        [s.text for s in cited],
-        ev,
-        [s.text for s in cited],
-        CFG,
-        checks,
-    )
-    assert why is None
+    reason = why("Who wasn't at the White House meeting?")
+    assert reason is not None and "not so" in reason
+    assert why("Who was at the White House meeting?") is None
