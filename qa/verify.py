@@ -35,7 +35,9 @@ from pydantic import BaseModel, Field
 
 from qa.answer_kind import (
     answer_type_mismatch,
+    names_the_object,
     picked_alternative,
+    place_given_back,
     restates_subject,
 )
 from qa.citations import (
@@ -187,6 +189,20 @@ def check_reply(
         # "Where in Romania?" → "Romania": a span that only repeats the question answers nothing by itself.
         checks["span_restates_question"] = True
         span_ok = False
+        place = place_given_back(question, span)
+        if place:
+            # "Where exactly in Romania will the squadron be stationed?" → "Romania", in a sentence that adds
+            # only who goes there: the question names the place and asks where in it; nothing answers that.
+            return refusal(
+                question, passages, f"the question asks where in {place}, and the answer gives {place} back", **common
+            )
+    if span_ok and (verb := names_the_object(question, span)):
+        # "Who commands the 82nd Airborne brigade…?" → "82nd Airborne Division infantry brigade combat team":
+        # the model pointed at what is commanded, and nobody who commands it.
+        checks["span_is_object"] = verb
+        return refusal(
+            question, passages, f"the question asks who {verb} something, and the answer names that thing", **common
+        )
     if span_ok and restates_subject(question, span):
         # "What do epithelial cells have at the oral end?" → "adhesive epithelial cells": the subject again.
         checks["span_is_subject"] = True

@@ -429,6 +429,37 @@ def test_the_questions_own_subject_is_not_whom_it_meets() -> None:
     assert verify("Whom did Rau meet at the State Department?", ps, reply, S, scorer=vouches).answerable
 
 
+def test_the_unit_a_who_question_names_is_not_who_commands_it() -> None:
+    # Measured: "Who commands the 82nd Airborne brigade being sent to Poland?" (the article never says) →
+    # "82nd Airborne Division infantry brigade combat team based at Fort Bragg…": the brigade itself.
+    q = "Who commands the 82nd Airborne brigade being sent to Poland?"
+    span = "82nd Airborne Division infantry brigade combat team"
+    a = ask(q, [2], span, span + " based at Fort Bragg in North Carolina", scorer=vouches)
+    assert not a.answerable and a.answer == REFUSAL_TEXT and a.checks.get("span_is_object") == "commands"
+    a = ask("Who said these forces are not going to fight in Ukraine?", [4], "John Kirby", "John Kirby", scorer=vouches)
+    assert a.answerable and "John Kirby" in a.answer
+
+
+def test_the_place_a_where_in_question_names_is_no_answer() -> None:
+    # Measured: "Where exactly in Romania will the stryker squadron be stationed?" (the article never says)
+    # → "The stryker squadron of about 1,000 troops from Germany will be stationed in Romania", span "Romania".
+    text = "A stryker squadron of about 1,000 troops from Germany will be stationed in Romania."
+    said = "The stryker squadron of about 1,000 troops from Germany will be stationed in Romania."
+    reply = ModelReply(ids=[1], span="Romania", verdict="none", answer=said)
+    q = "Where exactly in Romania will the stryker squadron be stationed?"
+    a = verify(q, one_passage(text, "r"), reply, S, scorer=vouches)
+    assert not a.answerable and "where in Romania" in (a.refusal_reason or "")
+    # asked where, without naming the place, the same reply answers
+    assert verify(
+        "Where will the stryker squadron be stationed?", one_passage(text, "r"), reply, S, scorer=vouches
+    ).answerable
+    base = "A stryker squadron will be stationed at the Mihail Kogalniceanu air base in Romania."
+    reply = ModelReply(
+        ids=[1], span="Mihail Kogalniceanu air base", verdict="none", answer="At the Mihail Kogalniceanu air base"
+    )
+    assert verify(q, one_passage(base, "k"), reply, S, scorer=vouches).answerable
+
+
 def test_a_negated_question_after_a_leading_phrase_needs_a_negated_sentence() -> None:
     # SQuAD 2.0: "In between French and British, what groups never controlled land?" → "native tribes".
     text = "In between the French and the British, large areas were dominated by native tribes."
