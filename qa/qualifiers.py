@@ -19,6 +19,8 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
+from qa.citations import stem
+
 _WORD = re.compile(r"[^\W_][\w-]*(?:'s)?")
 # Words that start a question or sentence in capitals, or can't qualify a noun.
 _NOT_NAMES = frozenset(
@@ -128,4 +130,52 @@ def swapped_in_answer(question: str, answer: str) -> list[tuple[str, str, str]]:
         for other, their_noun, other_written in _qualified([*lead, *a_words]):
             if their_noun == noun and not any(_same(other, w) for w in q_names):
                 found.append((written, noun, other_written))
+    return list(dict.fromkeys(found))
+
+
+# Words between a subject and its verb ("Warsaw also produces", "Rau will meet").
+_BETWEEN = frozenset("also still only then now already will would has have had is are was were to".split())  # noqa: SIM905
+
+
+def swapped_subject(question: str, texts: Sequence[str], answer: str = "") -> list[tuple[str, str, str]]:
+    """(question's name, verb, sentence's name), as written, when the question asks what a name does ("How
+    much of Poland's national income does Srodmiescie produce?") and a text that never mentions that name says
+    another name does it ("Warsaw produces 12% of Poland's national income"): the text answers for someone
+    else. Only "<auxiliary> <Name> <verb>" questions; the other name must be capitalised, not the question's
+    or the answer's, and stand right before the verb (a few words like "also", "will" between), and no text may
+    name the question's name. Flags 1 of the
+    1,707 gold sentences of the answerable SQuAD 2.0 dev questions (a question that misspells the name).
+    [] if none; raises nothing."""
+    q_words = _words(question)
+    q_all = [_fold(w) for w in q_words + _words(answer)]
+    found: list[tuple[str, str, str]] = []
+    for i in range(1, len(q_words) - 1):
+        if q_words[i - 1].lower() not in _AUXILIARIES or not q_words[i][0].isupper() or _fold(q_words[i]) in _NOT_NAMES:
+            continue
+        j = i
+        while j + 1 < len(q_words) and q_words[j + 1][0].isupper():
+            j += 1
+        if j + 1 >= len(q_words) or not q_words[j + 1][0].islower():
+            continue
+        names = [_fold(w) for w in q_words[i : j + 1]]
+        verb = stem(q_words[j + 1].lower())
+        if any(_same(n, _fold(w)) for n in names for text in texts for w in _words(text)):
+            continue
+        for text in texts:
+            words = _words(text)
+            for k in range(1, len(words)):
+                if stem(words[k].lower()) != verb:
+                    continue
+                m = k - 1
+                while m > 0 and words[m].lower() in _BETWEEN:
+                    m -= 1
+                other = words[m]
+                if other.endswith("'s"):
+                    continue  # "along Ukraine's border": a noun, not what Ukraine does
+                if (
+                    other[0].isupper()
+                    and _fold(other) not in _NOT_NAMES
+                    and not any(_same(_fold(other), w) for w in q_all)
+                ):
+                    found.append((" ".join(q_words[i : j + 1]), q_words[j + 1], other.removesuffix("'s")))
     return list(dict.fromkeys(found))

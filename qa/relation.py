@@ -16,7 +16,7 @@ from qa.answer_kind import actor_for_object, another_year, counts_other_things
 from qa.citations import STOPWORDS, is_number, locate_quote, stem, words
 from qa.evidence import Evidence, Sentence
 from qa.qualifiers import SAME_NAME as _SAME_NAME
-from qa.qualifiers import swapped_in_answer, swapped_qualifiers
+from qa.qualifiers import swapped_in_answer, swapped_qualifiers, swapped_subject
 from qa.settings import AnswerSettings
 from qa.terms import (
     FRAME_WORDS,
@@ -226,6 +226,12 @@ def nearby_reason(
         checks["qualifier_swapped"] = [list(x) for x in swaps]
         name, noun, other = swaps[0]
         return f"the cited sentences speak of {other}'s {noun}, the question of {name}'s {noun}"
+    subjects = swapped_subject(question, source, f"{sentence} {span}")
+    if subjects:
+        # "How much of Poland's national income does Srodmiescie produce?" ← "Warsaw produces 12% of …".
+        checks["subject_swapped"] = [list(x) for x in subjects]
+        name, verb, other = subjects[0]
+        return f"the question asks what {name} does ({verb}), the cited sentences say it of {other}"
     in_answer = swapped_in_answer(question, sentence)
     if in_answer:
         # "What is the precise number of Russian troops…?" → "3,000 US troops": a count of other troops.

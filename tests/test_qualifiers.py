@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qa.qualifiers import swapped_in_answer, swapped_qualifiers
+from qa.qualifiers import swapped_in_answer, swapped_qualifiers, swapped_subject
 
 
 def test_another_names_noun_is_a_swap() -> None:
@@ -65,3 +65,18 @@ def test_an_answer_that_ties_the_questions_noun_to_another_name() -> None:
     why = "Why does Fresno only have UHF television stations?"
     assert swapped_in_answer(why, "To avoid interference with existing VHF television stations") == []
     assert swapped_in_answer("How many US troops go?", "About 1,700 American troops") == []
+
+
+def test_another_name_doing_what_the_question_asks_of_its_name() -> None:
+    q = "How much of Poland's national income does Srodmiescie produce?"
+    warsaw = "Warsaw produces 12% of Poland's national income."
+    assert swapped_subject(q, [warsaw]) == [("Srodmiescie", "produce", "Warsaw")]
+    assert swapped_subject(q, ["Warsaw also produces 12% of Poland's national income."]) != []
+    # the question's name anywhere in the cited text: it may say Warsaw does it for Srodmiescie
+    assert swapped_subject(q, [warsaw, "Srodmiescie is Warsaw's centre."]) == []
+    assert swapped_subject("How much of Poland's national income does Warsaw produce?", [warsaw]) == []
+    # a possessive before the word makes it a noun: "Ukraine's border" is not what Ukraine does
+    latvia = "Troops were amassed along Ukraine's border."
+    assert swapped_subject("Which two countries does Latvia border?", [latvia]) == []
+    # the other name is the answer's: the question asks which one does it
+    assert swapped_subject("Which city does Poland produce most of its income in?", [warsaw], "Warsaw") == []

@@ -349,6 +349,18 @@ def test_a_sentence_about_another_names_thing_is_refused() -> None:
     assert a.answerable and "FMCG manufacturing" in a.answer
 
 
+def test_a_sentence_saying_another_name_does_it_is_refused() -> None:
+    # SQuAD 2.0's adversarial "How much of Poland's national income does Srodmiescie produce?" was answered
+    # "12% of Poland's national income" from a sentence saying Warsaw produces it.
+    text = "Warsaw produces 12% of Poland's national income, which in 2008 was 305.1% of the Polish average."
+    ps = one_passage(text, "w")
+    reply = ModelReply(ids=[1], span="12%", verdict="none", answer="12% of Poland's national income")
+    a = verify("How much of Poland's national income does Srodmiescie produce?", ps, reply, S, scorer=vouches)
+    assert not a.answerable and a.checks.get("subject_swapped") == [["Srodmiescie", "produce", "Warsaw"]]
+    a = verify("How much of Poland's national income does Warsaw produce?", ps, reply, S, scorer=vouches)
+    assert a.answerable and a.answer.startswith("12%")
+
+
 def test_a_swap_is_weighed_on_the_sentence_the_span_comes_from() -> None:
     text = (
         "Warsaw's economy is characterised by FMCG manufacturing. "
