@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qa.chunking import chunk_document, find_headings, split_sentences
-from qa.documents import find_debris, load_file
+from qa.debris import find_debris
+from qa.documents import load_file
 from qa.models import Chunk, Document, Span
 
 REFERENCE = Path(__file__).parent.parent / "evals/corpus/cnn-2022-02-02-us-troops-eastern-europe.txt"

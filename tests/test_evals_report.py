@@ -13,7 +13,8 @@ import pytest
 
 from qa.conversation import Turn
 from qa.evals import CaseResult, EvalReport, HistoryTurn, run_eval
-from qa.evals.report import build_report, compare, failures_listing, format_differences, report_markdown, write_outputs
+from qa.evals.diff import compare, format_differences
+from qa.evals.report import build_report, failures_listing, report_markdown, write_outputs
 from qa.models import Answer
 from tests.eval_fakes import CASES, fake_retrieve, full_run
 

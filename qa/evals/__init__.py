@@ -4,15 +4,13 @@ evidence, scored for retrieval, answers, citations and refusals: the package's p
 """
 
 from qa.evals.cases import EvalCase, Evidence, HistoryTurn, check_quotes, load_evalset, sample_cases
+from qa.evals.diff import Difference, compare, format_differences
 from qa.evals.report import (
-    Difference,
     EvalReport,
     MetricGroup,
     SpreadStat,
     build_report,
-    compare,
     failures_listing,
-    format_differences,
     report_markdown,
     write_outputs,
 )

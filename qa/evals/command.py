@@ -125,7 +125,8 @@ def eval_command(
 
 def _emit(run: Evaluation, out: Path | None, as_json: bool, baseline: Path | None) -> None:
     """Write the outputs, print the report, and exit 1 when a metric dropped below ``baseline``."""
-    from qa.evals.report import compare, format_differences, report_markdown, write_outputs
+    from qa.evals.diff import compare, format_differences
+    from qa.evals.report import report_markdown, write_outputs
     from qa.render import make_console
 
     if out:

@@ -1,5 +1,5 @@
 """Reporting eval results: the report with its metric paths (overall and per case type), the Markdown
-summary and failure listing, the files a run writes, and the comparison with a baseline report.
+summary and failure listing, and the files a run writes (the comparison with a baseline: qa.evals.diff).
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
@@ -18,23 +18,16 @@ if TYPE_CHECKING:
     from qa.evals.run import CaseResult
 
 __all__ = [
-    "DEFAULT_TOLERANCE",
-    "Difference",
     "EvalReport",
     "MetricGroup",
     "SpreadStat",
     "build_report",
-    "compare",
     "failures_listing",
-    "format_differences",
     "report_markdown",
     "write_outputs",
 ]
 
-DEFAULT_TOLERANCE = 0.02
-_SECTIONS = ("retrieval", "answer", "citation", "refusal", "latency", "tokens")
-# Floating-point slack so a drop of exactly the tolerance does not count as a regression.
-_EPS = 1e-9
+SECTIONS = ("retrieval", "answer", "citation", "refusal", "latency", "tokens")
 # Cases of this type follow a conversation but stand alone: rewriting them is a failure.
 NOT_REWRITTEN_TYPE = "followup_standalone"
 
@@ -124,19 +117,7 @@ class EvalReport(MetricGroup):
     )
 
 
-class Difference(BaseModel):
-    """One metric compared with a baseline."""
-
-    path: str
-    baseline: float
-    current: float
-    delta: float
-    tolerance: float | None = Field(description="None for informational metrics, which never fail.")
-    direction: Literal["higher", "lower", "info"]
-    regressed: bool
-
-
-_Key = tuple[str, ...]
+Key = tuple[str, ...]
 
 
 def _group(results: Sequence[CaseResult], k: int | None) -> dict[str, Any]:
@@ -187,17 +168,17 @@ def _scores(results: Sequence[CaseResult], k: int | None) -> dict[str, Any]:
     return _group(results, k) | {"by_type": {t: _group(rs, k) for t, rs in sorted(by_type.items())}}
 
 
-def _flatten(data: Mapping[str, Any], prefix: _Key = ()) -> dict[_Key, Any]:
-    flat: dict[_Key, Any] = {}
+def flatten_paths(data: Mapping[str, Any], prefix: Key = ()) -> dict[Key, Any]:
+    flat: dict[Key, Any] = {}
     for key, value in data.items():
         if isinstance(value, Mapping):
-            flat |= _flatten(value, (*prefix, str(key)))
+            flat |= flatten_paths(value, (*prefix, str(key)))
         else:
             flat[(*prefix, str(key))] = value
     return flat
 
 
-def _unflatten(flat: Mapping[_Key, Any]) -> dict[str, Any]:
+def _unflatten(flat: Mapping[Key, Any]) -> dict[str, Any]:
     nested: dict[str, Any] = {}
     for path, value in flat.items():
         node = nested
@@ -208,8 +189,8 @@ def _unflatten(flat: Mapping[_Key, Any]) -> dict[str, Any]:
 
 
 def _combine_repeats(runs: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, SpreadStat]]:
-    flats = [_flatten(run) for run in runs]
-    combined: dict[_Key, Any] = {}
+    flats = [flatten_paths(run) for run in runs]
+    combined: dict[Key, Any] = {}
     spread: dict[str, SpreadStat] = {}
     for path, first in flats[0].items():
         values = [flat[path] for flat in flats]
@@ -366,96 +347,3 @@ def write_outputs(report: EvalReport, results: Sequence[CaseResult], out_dir: Pa
     (out_dir / "failures.md").write_text(failures_listing(results), encoding="utf-8")
     cases = "".join(r.model_dump_json() + "\n" for r in results)
     (out_dir / "cases.jsonl").write_text(cases, encoding="utf-8")
-
-
-def _metric_paths(data: Mapping[str, Any]) -> dict[_Key, float]:
-    leaves: dict[_Key, float] = {}
-    for path, value in _flatten(data).items():
-        sub = path[2:] if path[0] == "by_type" else path
-        if not sub or isinstance(value, bool) or not isinstance(value, int | float):
-            continue
-        if sub[0] in _SECTIONS or sub == ("n",):
-            leaves[path] = float(value)
-    return leaves
-
-
-def _direction(path: _Key) -> Literal["higher", "lower", "info"]:
-    sub = path[2:] if path[0] == "by_type" else path
-    if sub[0] in ("latency", "tokens") or sub[-1] == "n" or sub[-1].startswith("n_"):
-        return "info"
-    return "lower" if sub == ("refusal", "false_rate") else "higher"
-
-
-def _tolerance(path: _Key, tolerances: Mapping[str, float]) -> float:
-    # Most specific first: the exact path, then its sections, then the same without "by_type.<type>".
-    sub = path[2:] if path[0] == "by_type" else path
-    for p in (path, sub):
-        for i in range(len(p), 0, -1):
-            key = ".".join(p[:i])
-            if key in tolerances:
-                return tolerances[key]
-    return tolerances.get("*", DEFAULT_TOLERANCE)
-
-
-def _spread_width(spread: Any, key: str) -> float:
-    if not isinstance(spread, Mapping) or not isinstance(spread.get(key), Mapping):
-        return 0.0
-    s = spread[key]
-    return float(s.get("max", 0.0)) - float(s.get("min", 0.0))
-
-
-def compare(
-    report: EvalReport, baseline: Mapping[str, Any], tolerances: Mapping[str, float] | None = None
-) -> tuple[list[Difference], bool]:
-    """Compare the metrics present in both the report and a baseline report (as loaded from JSON).
-
-    A drop beyond the tolerance (``tolerances`` by dotted path or section, "*" for all; default 0.02)
-    regresses; for refusal.false_rate a rise does. Latency, tokens and counts are informational.
-    Tolerances widen by the max-min spread of repeats in either run. Returns the differences and
-    whether none regressed. Raises nothing.
-    """
-    tolerances = tolerances or {}
-    current_data = report.model_dump(mode="json")
-    current, base = _metric_paths(current_data), _metric_paths(baseline)
-    diffs: list[Difference] = []
-    for path, now in current.items():
-        if path not in base:
-            continue
-        key, then = ".".join(path), base[path]
-        direction = _direction(path)
-        tol: float | None = None
-        regressed = False
-        if direction != "info":
-            noise = max(_spread_width(current_data.get("spread"), key), _spread_width(baseline.get("spread"), key))
-            tol = _tolerance(path, tolerances) + noise
-            change = now - then if direction == "higher" else then - now
-            regressed = change < -(tol + _EPS)
-        diffs.append(
-            Difference(
-                path=key,
-                baseline=then,
-                current=now,
-                delta=now - then,
-                tolerance=tol,
-                direction=direction,
-                regressed=regressed,
-            )
-        )
-    return diffs, not any(d.regressed for d in diffs)
-
-
-def format_differences(diffs: Sequence[Difference]) -> str:
-    """Lines for a terminal: regressions first, then other changes; unchanged metrics only counted.
-
-    Raises nothing.
-    """
-    changed = [d for d in diffs if d.regressed or abs(d.delta) > _EPS]
-    changed.sort(key=lambda d: not d.regressed)
-    lines = []
-    for d in changed:
-        mark = "REGRESSED" if d.regressed else ("info" if d.direction == "info" else "ok")
-        tol = "" if d.tolerance is None else f", tolerance {d.tolerance:.3f}"
-        lines.append(f"{mark:>9}  {d.path}: {d.baseline:.3f} -> {d.current:.3f} ({d.delta:+.3f}{tol})")
-    regressions = sum(d.regressed for d in diffs)
-    lines.append(f"{len(diffs)} metrics compared, {len(diffs) - len(changed)} unchanged, {regressions} regressed")
-    return "\n".join(lines) + "\n"

@@ -143,7 +143,7 @@ def upload_name(filename: str | None) -> tuple[str, str | None]:
 
 
 def _article_document(article: Article) -> Document:
-    from qa.documents import find_debris
+    from qa.debris import find_debris
 
     text = article.text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     doc_id = article.id or "article-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
