@@ -58,7 +58,7 @@ from qa.relation import (
     relocate_answer,
     relocate_span,
 )
-from qa.settings import Settings
+from qa.settings import AnswerSettings, Settings
 from qa.terms import (
     ALTERNATIVE,
     MARKER,
@@ -126,6 +126,76 @@ def _cite(n: int, s: Sentence) -> Citation:
     )
 
 
+def _checked_span(
+    question: str, raw: str, cited: list[Sentence], evidence: Evidence, checks: dict[str, Any]
+) -> tuple[str, bool, list[Sentence], str | None]:
+    """(span, whether it is verified, the cited sentences, a refusal reason or None) for the model's span:
+    it must occur in the cited sentences (one sentence off, the shown sentence holding it is cited instead)
+    and say more than the question; a span that answers nothing is not verified, one that gives the
+    question back is a refusal. What it finds is recorded in ``checks``."""
+    span = raw.strip().strip(".,;:\"'“”‘’ ")
+    span_ok = False
+    if span:
+        if any(locate_quote(span, s.text) is not None for s in cited):
+            span_ok = True
+        else:
+            moved = relocate_span(span, evidence, question)
+            if moved:
+                checks["span_relocated"] = [s.id for s in cited]
+                cited = moved
+                span_ok = True
+    # "Do adults or juveniles glow brighter?" → "Juveniles": one of the question's own words is the answer.
+    alternative = bool(ALTERNATIVE.search(question))
+    if span_ok and not is_yes_no(question) and not alternative and not any(new_facts(span, question)):
+        # "Where in Romania?" → "Romania": a span that only repeats the question answers nothing by itself.
+        checks["span_restates_question"] = True
+        span_ok = False
+        place = place_given_back(question, span)
+        if place:
+            # "Where exactly in Romania will the squadron be stationed?" → "Romania", in a sentence that adds
+            # only who goes there: the question names the place and asks where in it; nothing answers that.
+            return span, False, cited, f"the question asks where in {place}, and the answer gives {place} back"
+    if span_ok and (verb := names_the_object(question, span)):
+        # "Who commands the 82nd Airborne brigade…?" → "82nd Airborne Division infantry brigade combat team":
+        # the model pointed at what is commanded, and nobody who commands it.
+        checks["span_is_object"] = verb
+        return span, False, cited, f"the question asks who {verb} something, and the answer names that thing"
+    if span_ok and restates_subject(question, span):
+        # "What do epithelial cells have at the oral end?" → "adhesive epithelial cells": the subject again.
+        checks["span_is_subject"] = True
+        span_ok = False
+    return span, span_ok, cited, None
+
+
+def _settle_verdict(
+    question: str,
+    verdict: str,
+    sentence: str,
+    cited: list[Sentence],
+    evidence: Evidence,
+    cfg: AnswerSettings,
+    scorer: Scorer | None,
+    checks: dict[str, Any],
+) -> tuple[str, list[Sentence], str | None]:
+    """(the answer sentence led by the verdict, the cited sentences, a refusal reason or None) for a yes/no
+    answer: the verdict and the sentence must agree, and a "yes" resting on a negated sentence is not
+    shown; it becomes "No", cited to the shown sentence that denies what is asked, when there is one."""
+    head = re.match(r"\s*(yes|no)\b[\s,.!]*", sentence, re.I)
+    if head and head.group(1).lower() != verdict:
+        return sentence, cited, "the verdict and the answer sentence disagree"
+    negated = any(says_not(s.text) for s in cited) or NEGATION.search(sentence)
+    if verdict == "yes" and negated and not NEGATION.search(question):
+        denying = denying_sentence(question, evidence, cfg, scorer)
+        if denying is None:
+            return sentence, cited, "the answer says yes, but it or the sentence it cites is negated"
+        # "Are the troops being deployed part of the 8,500 on alert?" → "yes", pointed at "the troops
+        # being deployed were separate from the 8,500 …": the evidence says no, so the answer is no.
+        checks["yes_denied"] = [s.id for s in cited]
+        verdict, cited, sentence, head = "no", [denying], "", None
+    rest = sentence[head.end() :] if head else sentence
+    return verdict.capitalize() + (", " + rest[:1].lower() + rest[1:] if rest else ""), cited, None
+
+
 def check_reply(
     question: str,
     passages: Sequence[Passage],
@@ -172,41 +242,10 @@ def check_reply(
         return refusal(question, passages, "the model cited sentence numbers that were not shown", **common)
 
     # 2. The span, in the cited sentences or (one sentence off) in another shown one.
-    span = reply.span.strip().strip(".,;:\"'“”‘’ ")
-    span_ok = False
-    if span:
-        if any(locate_quote(span, s.text) is not None for s in cited):
-            span_ok = True
-        else:
-            moved = relocate_span(span, evidence, question)
-            if moved:
-                checks["span_relocated"] = [s.id for s in cited]
-                cited = moved
-                span_ok = True
-    # "Do adults or juveniles glow brighter?" → "Juveniles": one of the question's own words is the answer.
+    span, span_ok, cited, why = _checked_span(question, reply.span, cited, evidence, checks)
+    if why:
+        return refusal(question, passages, why, **common)
     alternative = bool(ALTERNATIVE.search(question))
-    if span_ok and not is_yes_no(question) and not alternative and not any(new_facts(span, question)):
-        # "Where in Romania?" → "Romania": a span that only repeats the question answers nothing by itself.
-        checks["span_restates_question"] = True
-        span_ok = False
-        place = place_given_back(question, span)
-        if place:
-            # "Where exactly in Romania will the squadron be stationed?" → "Romania", in a sentence that adds
-            # only who goes there: the question names the place and asks where in it; nothing answers that.
-            return refusal(
-                question, passages, f"the question asks where in {place}, and the answer gives {place} back", **common
-            )
-    if span_ok and (verb := names_the_object(question, span)):
-        # "Who commands the 82nd Airborne brigade…?" → "82nd Airborne Division infantry brigade combat team":
-        # the model pointed at what is commanded, and nobody who commands it.
-        checks["span_is_object"] = verb
-        return refusal(
-            question, passages, f"the question asks who {verb} something, and the answer names that thing", **common
-        )
-    if span_ok and restates_subject(question, span):
-        # "What do epithelial cells have at the oral end?" → "adhesive epithelial cells": the subject again.
-        checks["span_is_subject"] = True
-        span_ok = False
     checks["span_ok"] = span_ok
     texts = [s.text for s in cited]
     context = context_of(cited, evidence)
@@ -338,22 +377,9 @@ def check_reply(
 
     # Yes/no: the verdict leads; a "yes" resting on a negated sentence is not shown.
     if verdict != "none":
-        head = re.match(r"\s*(yes|no)\b[\s,.!]*", sentence, re.I)
-        if head and head.group(1).lower() != verdict:
-            return refusal(question, passages, "the verdict and the answer sentence disagree", **common)
-        negated = any(says_not(t) for t in texts) or NEGATION.search(sentence)
-        if verdict == "yes" and negated and not NEGATION.search(question):
-            denying = denying_sentence(question, evidence, cfg, scorer)
-            if denying is None:
-                return refusal(
-                    question, passages, "the answer says yes, but it or the sentence it cites is negated", **common
-                )
-            # "Are the troops being deployed part of the 8,500 on alert?" → "yes", pointed at "the troops
-            # being deployed were separate from the 8,500 …": the evidence says no, so the answer is no.
-            checks["yes_denied"] = [s.id for s in cited]
-            verdict, cited, sentence, head = "no", [denying], "", None
-        rest = sentence[head.end() :] if head else sentence
-        sentence = verdict.capitalize() + (", " + rest[:1].lower() + rest[1:] if rest else "")
+        sentence, cited, why = _settle_verdict(question, verdict, sentence, cited, evidence, cfg, scorer, checks)
+        if why:
+            return refusal(question, passages, why, **common)
 
     mismatch = answer_type_mismatch(question, sentence)
     if restates_subject(question, sentence):
