@@ -128,7 +128,7 @@ def answer_type_mismatch(question: str, answer: str) -> str | None:
     if re.search(r"\bhow (many|much)\b", q) and not re.search(
         r"\d(?![\d,]*(?:st|nd|rd|th)\b)|\b(one|two|three|four|five|six|seven|eight|"
         r"nine|ten|eleven|twelve|dozen|dozens|hundred|hundreds|thousand|thousands|million|billion|"
-        r"none|no|several|few|handful|couple)\b",
+        r"none|no|several|few|handful|couple|once|twice|thrice)\b",
         a,
     ):
         return "the question asks for a number and the supported answer contains none"

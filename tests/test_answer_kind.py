@@ -17,6 +17,9 @@ def test_only_years_count_as_years() -> None:
 def test_an_answer_of_the_wrong_kind_is_named() -> None:
     assert answer_type_mismatch("How many troops go to Germany?", "Troops from Fort Bragg") is not None
     assert answer_type_mismatch("How many troops go to Germany?", "300 troops") is None
+    # "How many times has Polonia won the cup?" → "twice" (SQuAD 2.0 dev): a count in a word
+    assert answer_type_mismatch("How many times has Polonia won the cup?", "twice") is None
+    assert answer_type_mismatch("How many times has Polonia won the cup?", "in the cup final") is not None
     assert answer_type_mismatch("When did Biden meet Austin?", "At the White House") is not None
     assert answer_type_mismatch("What is on the agenda?", "Friday") is not None
     assert answer_type_mismatch("Who will Rau meet?", "Antony Blinken") is None
