@@ -148,6 +148,8 @@ def swapped_subject(question: str, texts: Sequence[str], answer: str = "") -> li
     [] if none; raises nothing."""
     q_words = _words(question)
     q_all = [_fold(w) for w in q_words + _words(answer)]
+    text_words = [_words(text) for text in texts]
+    folded = {_fold(w) for words in text_words for w in words}
     found: list[tuple[str, str, str]] = []
     for i in range(1, len(q_words) - 1):
         if q_words[i - 1].lower() not in _AUXILIARIES or not q_words[i][0].isupper() or _fold(q_words[i]) in _NOT_NAMES:
@@ -159,10 +161,9 @@ def swapped_subject(question: str, texts: Sequence[str], answer: str = "") -> li
             continue
         names = [_fold(w) for w in q_words[i : j + 1]]
         verb = stem(q_words[j + 1].lower())
-        if any(_same(n, _fold(w)) for n in names for text in texts for w in _words(text)):
+        if any(_same(n, w) for n in names for w in folded):
             continue
-        for text in texts:
-            words = _words(text)
+        for words in text_words:
             for k in range(1, len(words)):
                 if stem(words[k].lower()) != verb:
                     continue

@@ -127,7 +127,7 @@ def _cite(n: int, s: Sentence) -> Citation:
 
 
 def _checked_span(
-    question: str, raw: str, cited: list[Sentence], evidence: Evidence, checks: dict[str, Any]
+    question: str, raw: str, alternative: bool, cited: list[Sentence], evidence: Evidence, checks: dict[str, Any]
 ) -> tuple[str, bool, list[Sentence], str | None]:
     """(span, whether it is verified, the cited sentences, a refusal reason or None) for the model's span:
     it must occur in the cited sentences (one sentence off, the shown sentence holding it is cited instead)
@@ -144,8 +144,8 @@ def _checked_span(
                 checks["span_relocated"] = [s.id for s in cited]
                 cited = moved
                 span_ok = True
-    # "Do adults or juveniles glow brighter?" → "Juveniles": one of the question's own words is the answer.
-    alternative = bool(ALTERNATIVE.search(question))
+    # "Do adults or juveniles glow brighter?" → "Juveniles" (``alternative``): one of the question's own
+    # words is the answer.
     if span_ok and not is_yes_no(question) and not alternative and not any(new_facts(span, question)):
         # "Where in Romania?" → "Romania": a span that only repeats the question answers nothing by itself.
         checks["span_restates_question"] = True
@@ -242,10 +242,10 @@ def check_reply(
         return refusal(question, passages, "the model cited sentence numbers that were not shown", **common)
 
     # 2. The span, in the cited sentences or (one sentence off) in another shown one.
-    span, span_ok, cited, why = _checked_span(question, reply.span, cited, evidence, checks)
+    alternative = bool(ALTERNATIVE.search(question))  # "Do adults or juveniles…?"
+    span, span_ok, cited, why = _checked_span(question, reply.span, alternative, cited, evidence, checks)
     if why:
         return refusal(question, passages, why, **common)
-    alternative = bool(ALTERNATIVE.search(question))
     checks["span_ok"] = span_ok
     texts = [s.text for s in cited]
     context = context_of(cited, evidence)
