@@ -5,6 +5,7 @@ evidence, scored for retrieval, answers, citations and refusals: the package's p
 
 from qa.evals.cases import EvalCase, Evidence, HistoryTurn, check_quotes, load_evalset, sample_cases
 from qa.evals.diff import Difference, compare, format_differences
+from qa.evals.provenance import code_version
 from qa.evals.report import (
     EvalReport,
     MetricGroup,
@@ -18,7 +19,6 @@ from qa.evals.run import (
     AttemptResult,
     CaseResult,
     Evaluation,
-    code_version,
     evaluate,
     load_recorded,
     replay_eval,

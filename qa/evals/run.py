@@ -29,6 +29,7 @@ from qa.evals.metrics import (
     reciprocal_rank,
     token_f1,
 )
+from qa.evals.provenance import code_version, corpus_store
 from qa.evals.report import EvalReport, build_report
 from qa.models import Answer, Filters, IngestReport, Passage
 from qa.settings import Settings
@@ -40,8 +41,6 @@ __all__ = [
     "AttemptResult",
     "CaseResult",
     "Evaluation",
-    "code_version",
-    "corpus_store_path",
     "evaluate",
     "load_recorded",
     "replay_eval",
@@ -339,7 +338,7 @@ def evaluate(
     else:
         settings = qa or Settings()
         if corpus:
-            settings = settings.model_copy(update={"store": _corpus_store(settings, corpus)})
+            settings = settings.model_copy(update={"store": corpus_store(settings, corpus)})
         runner = QA(settings, status=status)
     settings = runner.settings
     if corpus:
@@ -386,56 +385,3 @@ def evaluate(
         "answer": settings.answer.model_dump(),
     }
     return Evaluation(results, build_report(results, info, code_version()))
-
-
-def _corpus_store(settings: Settings, corpus: Sequence[Path]) -> Path:
-    from qa.documents import discover
-
-    files, failures = discover(list(corpus))
-    if failures:
-        raise ConfigError(f"corpus problem: {failures[0].path}: {failures[0].reason}")
-    fingerprint = json.dumps(
-        [settings.embeddings.model_dump(mode="json"), settings.chunking.model_dump(), settings.collection],
-        sort_keys=True,
-    )
-    return corpus_store_path(settings.home, files, fingerprint)
-
-
-def code_version() -> str:
-    """The package version plus the git commit when run from a checkout."""
-    import subprocess
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        ver = version("article-qa")
-    except PackageNotFoundError:
-        ver = "unknown"
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).parent,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).parent,
-        ).stdout.strip()
-        return f"{ver}+{commit}{'.dirty' if dirty else ''}"
-    except (OSError, subprocess.CalledProcessError):
-        return ver
-
-
-def corpus_store_path(home: Path, files: Sequence[Path], fingerprint: str) -> Path:
-    """A store folder keyed by the corpus files' content and the settings that shape the index."""
-    import hashlib
-
-    digest = hashlib.sha256(fingerprint.encode())
-    for f in sorted(files):
-        digest.update(f.name.encode())
-        digest.update(hashlib.sha256(f.read_bytes()).digest())
-    return home / "eval-stores" / digest.hexdigest()[:16]
