@@ -382,7 +382,9 @@ def check_reply(
             return refusal(question, passages, why, **common)
 
     mismatch = answer_type_mismatch(question, sentence)
-    if restates_subject(question, sentence):
+    if restates_subject(question, sentence) and not (span_ok and locate_quote(span, sentence) is not None):
+        # "Which fort was rebuilt in 1964?" → "Fort Caroline was rebuilt in 1964.": a sentence holding the verified
+        # span restates the question's frame around it; the span was checked for restating already.
         mismatch = "the answer names the question's own subject, not what it asks about it"
     if mismatch:
         return refusal(question, passages, mismatch, **common)

@@ -677,3 +677,16 @@ def test_a_confident_span_lets_a_paraphrase_pass_a_lower_cross_encoder_bar_and_n
     # Confidence never backs a name the cited sentence doesn't hold.
     fort = tar_heel(-0.01, -0.8, span="Fort Liberty")
     assert not fort.answerable and "liberty" in (fort.refusal_reason or "")
+
+
+def test_a_full_sentence_around_the_verified_span_is_not_read_as_restating_the_subject() -> None:
+    # Measured on a held-out SQuAD sample: "Which fort was rebuilt in 1964?" → span "Fort Caroline", answer
+    # "Fort Caroline was rebuilt in 1964." was refused as naming the question's own subject with one word added.
+    text = "The French built Fort Caroline in 1564. Fort Caroline was rebuilt in 1964 by the National Park Service."
+    question = "Which fort was rebuilt in 1964?"
+    reply = ModelReply(ids=[2], span="Fort Caroline", verdict="none", answer="Fort Caroline was rebuilt in 1964.")
+    a = verify(question, one_passage(text, "jax"), reply, S, vouches)
+    assert a.answerable and a.answer == "Fort Caroline was rebuilt in 1964 [1]."
+    # Without a verified span the sentence is still judged as it stands.
+    unverified = reply.model_copy(update={"span": "Fort Matanzas"})
+    assert not verify(question, one_passage(text, "jax"), unverified, S, vouches).answerable
