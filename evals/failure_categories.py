@@ -37,6 +37,7 @@ REFUSAL_CATEGORIES = [
             "the answer speaks of",
             "the cited sentence's",
             "say it of",
+            ": the opposite",
         ],
     ),
     ("refused: follow-up check said no", ["asked again"]),

@@ -15,6 +15,7 @@ from typing import Any
 from qa.answer_kind import actor_for_object, another_year, counts_other_things
 from qa.citations import STOPWORDS, is_number, locate_quote, stem, words
 from qa.evidence import Evidence, Sentence
+from qa.opposites import says_the_opposite
 from qa.qualifiers import SAME_NAME as _SAME_NAME
 from qa.qualifiers import swapped_in_answer, swapped_qualifiers, swapped_subject
 from qa.settings import AnswerSettings
@@ -232,6 +233,12 @@ def nearby_reason(
         checks["subject_swapped"] = [list(x) for x in subjects]
         name, verb, other = subjects[0]
         return f"the question asks what {name} does ({verb}), the cited sentences say it of {other}"
+    opposed = says_the_opposite(question, source)
+    if opposed:
+        # "What was the UK's least popular TV service in 2015?" ← "Freeview was the UK's most popular…".
+        checks["opposite"] = [list(x) for x in opposed]
+        asked, said = opposed[0]
+        return f"the question asks about {asked!r}, the cited sentences say {said!r}: the opposite"
     in_answer = swapped_in_answer(question, sentence)
     if in_answer:
         # "What is the precise number of Russian troops…?" → "3,000 US troops": a count of other troops.

@@ -690,3 +690,15 @@ def test_a_full_sentence_around_the_verified_span_is_not_read_as_restating_the_s
     # Without a verified span the sentence is still judged as it stands.
     unverified = reply.model_copy(update={"span": "Fort Matanzas"})
     assert not verify(question, one_passage(text, "jax"), unverified, S, vouches).answerable
+
+
+def test_an_answer_from_a_sentence_that_says_the_opposite_is_refused() -> None:
+    # Measured on a held-out SQuAD sample: "What was the UK's least popular TV service in 2015?" → "Freeview…",
+    # from the sentence saying it was the most popular one.
+    text = "Freeview was the UK's most popular digital TV service until 2015. Sky had 10 million subscribers."
+    reply = ModelReply(ids=[1], span="Freeview", verdict="none", answer="Freeview")
+    least = verify("What was the UK's least popular TV service in 2015?", one_passage(text, "tv"), reply, S, vouches)
+    assert not least.answerable and least.answer == REFUSAL_TEXT
+    assert "'least'" in (least.refusal_reason or "") and "'most'" in (least.refusal_reason or "")
+    most = verify("What was the UK's most popular TV service in 2015?", one_passage(text, "tv"), reply, S, vouches)
+    assert most.answerable and most.answer == "Freeview [1]."
