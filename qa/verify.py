@@ -247,9 +247,8 @@ def check_reply(
     if why:
         return refusal(question, passages, why, **common)
     checks["span_ok"] = span_ok
-    texts = [s.text for s in cited]
     context = context_of(cited, evidence)
-    units = list(texts)  # what the stray-facts rule weighs one by one: a quotation with its speaker is one
+    units = [s.text for s in cited]  # what the stray-facts rule weighs one by one: a quotation with its speaker is one
 
     # 3. The answer's new names, numbers and words, against the cited sentences.
     sentence = " ".join(MARKER.sub("", reply.answer).split())
@@ -268,7 +267,6 @@ def check_reply(
             joined = {id(q): p.text + " " + q.text for p, q in speakers}
             units = [joined.get(id(s), s.text) for s in cited]
             cited = sorted(cited + [p for p, _ in speakers], key=lambda s: s.id)
-            texts = [s.text for s in cited]
             context = context_of(cited, evidence)
             gaps = []
     if (
@@ -286,7 +284,6 @@ def check_reply(
             # pointed at a sentence about El Pais: one other shown sentence holds all it says; that one is cited.
             checks["answer_relocated"] = [s.id for s in cited]
             cited, units = [holder], [holder.text]
-            texts = [holder.text]
             context = context_of(cited, evidence)
             gaps = []
     if gaps:
@@ -300,7 +297,7 @@ def check_reply(
             )
         sentence = span  # the verified span is the answer, in the article's own words
         checks["answer_from_span"] = True
-    elif alternative and span_ok and (picked := picked_alternative(question, sentence, texts)):
+    elif alternative and span_ok and (picked := picked_alternative(question, sentence, [s.text for s in cited])):
         # "Do adults or juveniles glow brighter?" → "juveniles", span "luminescence": the answer names one
         # of the choices the question offers, and the cited sentences name it too: that choice answers.
         checks["answer_picks"] = picked
@@ -313,13 +310,12 @@ def check_reply(
 
     # A "no" rests on a sentence that says not (or "separate from"); when the model pointed at one that
     # doesn't, the shown sentence that denies what the question asks is cited instead, if there is one.
-    if verdict == "no" and not NEGATION.search(question) and not any(says_not(t) for t in texts):
+    if verdict == "no" and not NEGATION.search(question) and not any(says_not(s.text) for s in cited):
         denying = denying_sentence(question, evidence, cfg, scorer)
         if denying is None:
             return refusal(question, passages, "the answer says no, but no cited sentence says not", **common)
         checks["no_relocated"] = [s.id for s in cited]
         cited, units = [denying], [denying.text]
-        texts = [denying.text]
         context = context_of(cited, evidence)
 
     # 4. Are the cited sentences about what the question asks?
@@ -327,7 +323,7 @@ def check_reply(
     if nearby:
         return refusal(question, passages, nearby, **common)
 
-    related, coverage, relevance, asks_about = relation(question, texts, context, cfg, scorer)
+    related, coverage, relevance, asks_about = relation(question, [s.text for s in cited], context, cfg, scorer)
     if not related:
         quoted = quotations_after(question, cited, evidence)
         wider = sorted([*cited, *quoted], key=lambda s: s.id)
@@ -336,12 +332,12 @@ def check_reply(
             # "NATO Secretary General Jens Stoltenberg welcomed…" and, next, "“This is a powerful signal…,”
             # Stoltenberg said": the speaker's sentence answers, the quotation after it is what is asked about.
             checks["quotation_after"] = [s.id for s in quoted]
-            cited, texts, related = wider, [s.text for s in wider], True
+            cited, related = wider, True
     checks["relation_coverage"] = round(coverage, 3)
     if relevance is not None:
         checks["relevance"] = round(relevance, 3)
     ordinary = relation_terms(question)
-    if not related and is_yes_no(question) and any(denies_what_is_asked(question, t) for t in texts):
+    if not related and is_yes_no(question) and any(denies_what_is_asked(question, s.text) for s in cited):
         # "Are the deployments meant to be permanent?" ← "the moves … were not permanent": a sentence that
         # negates the very thing a yes/no question asks about answers it, in whatever words it names the subject.
         checks["denies_what_is_asked"] = True
@@ -352,7 +348,7 @@ def check_reply(
             # "Did the Pentagon press secretary say the moves are permanent?" with no verdict, pointed at a
             # sentence about something else, while a shown one says "the moves … were not permanent": no.
             checks["none_denied"] = [s.id for s in cited]
-            verdict, cited, texts, sentence, related = "no", [denying], [denying.text], "", True
+            verdict, cited, sentence, related = "no", [denying], "", True
     if (
         not related
         and cfg.confident_span is not None
