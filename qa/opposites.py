@@ -62,13 +62,13 @@ def says_the_opposite(question: str, texts: Sequence[str]) -> list[tuple[str, st
     asked = [t.lower() for i, t in enumerate(tokens) if (i == 0 or not t[0].isupper()) and t.lower() not in STOPWORDS]
     terms = {stem(w) for w in asked}
     q_words = {t.lower() for t in tokens}
+    opposites = {word: _opposites(word) - q_words for word in asked}
     found: list[tuple[str, str]] = []
     for text in texts:
         words = [t.lower() for t in _TOKEN.findall(text)]
-        for word in asked:
-            if any(w == word or w.startswith(word) or stem(w) == stem(word) for w in words):
+        for word, opposite in opposites.items():
+            if not opposite or any(w == word or w.startswith(word) or stem(w) == stem(word) for w in words):
                 continue
-            opposite = _opposites(word) - q_words
             for i, w in enumerate(words):
                 if w not in opposite:
                     continue
