@@ -12,11 +12,13 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import ValidationError
 
+from qa import second_look
 from qa.errors import InputError, ModelError, ModelOutputError
 from qa.evidence import Evidence, build_evidence
 from qa.models import Answer, Passage, Timings, Usage
@@ -218,24 +220,74 @@ def stream_answer(
         return
     messages = build_messages(question, evidence)
     fmt = response_format(settings.answer.max_evidence, is_yes_no(question))
-    field = _AnswerFieldStream()
-    usage = Usage()
-    first_token: float | None = None
-    tokens: list[tuple[str, float]] = []
+    said = yield from _generate(chat, messages, fmt, settings)
+    reply, said_text, confidence = _parsed(chat, messages, said, fmt, settings)
+    t1 = time.perf_counter()
+    answer = verify(question, passages, reply, settings, scorer, evidence, confidence)
+    if reply.ids and settings.answer.confirm and evidence.get(reply.ids[0]) is not None:
+        # Asked whenever the model claims an answer (not only when the checks pass), so a recorded eval
+        # run can be re-scored under any check policy; the verdict only ever withholds.
+        verdict = confirm(chat, messages, said_text, reply.ids, question, settings)
+        answer = apply_confirmation(answer, verdict, reply.ids, settings)
+    usage, generate_s = said.usage, said.generate_s
+    if scorer is not None and second_look.wanted(answer, settings, scorer):
+        # The refused sentences left out, the model points again; only a reply the checks and the
+        # cross-encoder both back replaces the refusal (qa.second_look). Not streamed: it may not be shown.
+        fewer = evidence.without(answer.evidence_ids)
+        again = _drain(_generate(chat, build_messages(question, fewer), fmt, settings))
+        usage = Usage(
+            prompt_tokens=usage.prompt_tokens + again.usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens + again.usage.completion_tokens,
+            cached_prompt_tokens=usage.cached_prompt_tokens + again.usage.cached_prompt_tokens,
+        )
+        generate_s += again.generate_s
+        reply2, _, confidence2 = _parsed(chat, messages, again, fmt, settings)
+        answer = second_look.settle(answer, question, passages, evidence, reply2, confidence2, settings, scorer)
+    answer.raw_reply = reply.model_dump_json()
+    answer.usage = usage
+    answer.model = str(getattr(chat, "model_name", "") or "")
+    answer.timings = Timings(
+        retrieve_s=retrieve_s,
+        first_token_s=said.first_token_s,
+        generate_s=generate_s,
+        verify_s=time.perf_counter() - t1,
+        total_s=retrieve_s + time.perf_counter() - t0,
+    )
+    yield answer
+
+
+@dataclass
+class _Said:
+    """One streamed reply: its text, its tokens' log-probabilities, usage and timing."""
+
+    text: str = ""
+    tokens: list[tuple[str, float]] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    first_token_s: float | None = None
+    generate_s: float = 0.0
+
+
+def _generate(
+    chat: BaseChatModel, messages: list[BaseMessage], fmt: dict[str, Any], settings: Settings
+) -> Generator[str, None, _Said]:
+    """Stream one reply: yield the answer field's text as it comes, return the whole reply. Raises ModelError."""
+    t0 = time.perf_counter()
+    said = _Said()
+    stream = _AnswerFieldStream()
     # The span's token probabilities are one signal of the relation check (AnswerSettings.confident_span).
     extra: dict[str, Any] = {} if settings.answer.confident_span is None else {"logprobs": True, "top_logprobs": 1}
     try:
         for chunk in chat.stream(messages, response_format=fmt, **extra):
-            tokens.extend(_token_logprobs(chunk))
+            said.tokens.extend(_token_logprobs(chunk))
             piece = chunk.content if isinstance(chunk.content, str) else ""
-            if piece and first_token is None:
-                first_token = time.perf_counter() - t0
-            text = field.feed(piece)
+            if piece and said.first_token_s is None:
+                said.first_token_s = time.perf_counter() - t0
+            text = stream.feed(piece)
             if text:
                 yield text
             um = getattr(chunk, "usage_metadata", None)
             if um:
-                usage = Usage(
+                said.usage = Usage(
                     prompt_tokens=um.get("input_tokens", 0),
                     completion_tokens=um.get("output_tokens", 0),
                     cached_prompt_tokens=(um.get("input_token_details") or {}).get("cache_read", 0) or 0,
@@ -246,33 +298,31 @@ def stream_answer(
         from qa.llm import translate_error
 
         raise translate_error(exc, settings) from exc
-    generate_s = time.perf_counter() - t0
-    said_text = field.buf
-    confidence = span_logprob(tokens) if "".join(t for t, _ in tokens) == field.buf else None
+    said.text = stream.buf
+    said.generate_s = time.perf_counter() - t0
+    return said
+
+
+def _drain(gen: Generator[str, None, _Said]) -> _Said:
+    """Run a reply's stream to its end without showing it; the whole reply."""
+    while True:
+        try:
+            next(gen)
+        except StopIteration as done:
+            said: _Said = done.value
+            return said
+
+
+def _parsed(
+    chat: BaseChatModel, messages: list[BaseMessage], said: _Said, fmt: dict[str, Any], settings: Settings
+) -> tuple[ModelReply, str, float | None]:
+    """(the reply, its text, the span's confidence) of a streamed reply, repaired once if it is not valid JSON."""
+    confidence = span_logprob(said.tokens) if "".join(t for t, _ in said.tokens) == said.text else None
     try:
-        reply = parse_reply(field.buf)
+        return parse_reply(said.text), said.text, confidence
     except ModelOutputError:
-        reply = _repair(chat, messages, field.buf, fmt, settings)
-        said_text = reply.model_dump_json()
-        confidence = None
-    t1 = time.perf_counter()
-    answer = verify(question, passages, reply, settings, scorer, evidence, confidence)
-    if reply.ids and settings.answer.confirm and evidence.get(reply.ids[0]) is not None:
-        # Asked whenever the model claims an answer (not only when the checks pass), so a recorded eval
-        # run can be re-scored under any check policy; the verdict only ever withholds.
-        said = confirm(chat, messages, said_text, reply.ids, question, settings)
-        answer = apply_confirmation(answer, said, reply.ids, settings)
-    answer.raw_reply = reply.model_dump_json()
-    answer.usage = usage
-    answer.model = str(getattr(chat, "model_name", "") or "")
-    answer.timings = Timings(
-        retrieve_s=retrieve_s,
-        first_token_s=first_token,
-        generate_s=generate_s,
-        verify_s=time.perf_counter() - t1,
-        total_s=retrieve_s + time.perf_counter() - t0,
-    )
-    yield answer
+        reply = _repair(chat, messages, said.text, fmt, settings)
+        return reply, reply.model_dump_json(), None
 
 
 CONFIRM_FORMAT: dict[str, Any] = {

@@ -246,12 +246,36 @@ def actor_for_object(question: str, span: str, texts: Sequence[str]) -> str | No
         at = locate_quote(span, text)
         if at is None:
             continue
+        titled = _titled_as(text[: at[0]], rest)
+        if titled:
+            # "Who is the Polish foreign minister going to meet?" → "Zbigniew Rau" from "Polish Foreign
+            # Minister Zbigniew Rau visits…": the sentence introduces the span with the question's subject.
+            return titled
         for w in words(text[at[1] :])[:3]:
             if w in _ACTIVE_AUX:
                 continue
             if w not in STOPWORDS and stem(w) in verbs:
                 return w
             break
+    return None
+
+
+def _titled_as(before: str, rest: list[str]) -> str | None:
+    """The question's verb when the capitalised words right before a name are the first two or more of the
+    question's, its subject's ("Polish Foreign Minister" before "Zbigniew Rau" for "the Polish foreign
+    minister going to meet"; not "BSkyB competed" before "ONdigital"), else None."""
+    title = re.findall(r"[\w'’.-]+", before)
+    trailing = []  # the capitalised words (stopwords between them allowed) that end ``before``, stemmed
+    for w in reversed(title):
+        if not (w[:1].isupper() or w.lower() in STOPWORDS):
+            break
+        if w.lower() not in STOPWORDS:
+            trailing.append(stem(w.lower()))
+    said = trailing[::-1]
+    asked = [stem(w) for w in rest]
+    for n in range(min(len(said), len(asked) - 1), 1, -1):
+        if said[-n:] == asked[:n]:
+            return next((w for w in rest[n:] if w != "going"), None)
     return None
 
 

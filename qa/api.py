@@ -278,7 +278,9 @@ class QA:
         its span confidence ("span_logprob") is a signal again.
         Raises ModelOutputError when ``raw_reply`` is not a reply of the expected shape.
         """
+        from qa import second_look
         from qa.answer import apply_confirmation, parse_reply, verify
+        from qa.evidence import build_evidence
         from qa.instructions import split_instructions
 
         asked, instructions = split_instructions(question)
@@ -288,6 +290,22 @@ class QA:
         answer = verify(asked or question, passages, reply, self.settings, self.scorer, confidence=confidence)
         if answer.answerable and recorded and "confirm" in recorded:
             answer = apply_confirmation(answer, recorded["confirm"], recorded.get("confirm_ids", []), self.settings)
+        look = (recorded or {}).get("second_look")
+        scorer = self.scorer
+        if isinstance(look, dict) and scorer is not None and second_look.wanted(answer, self.settings, scorer):
+            # The recorded second reply, checked again (it was given these sentences minus the refused ones).
+            again = parse_reply(str(look.get("reply", "")))
+            sure = look.get("span_logprob")
+            answer = second_look.settle(
+                answer,
+                asked or question,
+                passages,
+                build_evidence(passages),
+                again,
+                float(sure) if isinstance(sure, int | float) else None,
+                self.settings,
+                scorer,
+            )
         answer.question = question
         answer.ignored_instructions = instructions
         answer.raw_reply = raw_reply

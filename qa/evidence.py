@@ -14,7 +14,7 @@ numbered list, so it can be neither obeyed nor cited; the sentences around it st
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from qa.chunking import split_sentences
@@ -105,6 +105,15 @@ class Evidence:
                 if s.id == sentence_id:
                     return s
         return None
+
+    def without(self, ids: Iterable[int]) -> Evidence:
+        """The same blocks and numbers with sentences ``ids`` left out (a second look elsewhere)."""
+        drop = set(ids)
+        blocks = [
+            Block(b.number, b.title, b.heading, b.passages, [s for s in b.sentences if s.id not in drop])
+            for b in self.blocks
+        ]
+        return Evidence(blocks=blocks, set_aside=list(self.set_aside))
 
     def block_of(self, sentence: Sentence) -> Block:
         """The block a sentence belongs to."""

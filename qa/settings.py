@@ -166,6 +166,13 @@ class AnswerSettings(BaseModel):
         "prompt reused): do the cited sentences answer the question? A 'no' withholds the answer; a 'yes' "
         "approves nothing on its own.",
     )
+    second_look: bool = Field(
+        default=True,
+        description="When code refuses a reply that pointed at sentences, ask the model once more with those "
+        "sentences left out. The second reply is shown only if it passes every check as given (nothing moved "
+        "or replaced by code) and the cross-encoder ranks its cited sentence first of all shown. Needs "
+        "reranking on; costs one more model call per such refusal.",
+    )
     max_evidence: int = Field(
         default=4, ge=1, le=8, description="Most sentences the model may point at for one answer."
     )

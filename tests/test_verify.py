@@ -441,6 +441,23 @@ def test_the_questions_own_subject_is_not_whom_it_meets() -> None:
     assert verify("Whom did Rau meet at the State Department?", ps, reply, S, scorer=vouches).answerable
 
 
+def test_a_name_the_sentence_titles_as_the_questions_subject_is_not_whom_it_meets() -> None:
+    # Measured on a second look: the same question → "Zbigniew Rau", from "Polish Foreign Minister Zbigniew
+    # Rau visits Washington…": the sentence introduces him with the question's own subject.
+    text = (
+        "Polish Foreign Minister Zbigniew Rau visits Washington beginning Thursday, and he will meet with White "
+        "House officials and lawmakers, the Polish diplomat said."
+    )
+    reply = ModelReply(ids=[1], span="Zbigniew Rau", verdict="none", answer="Zbigniew Rau")
+    q = "Who is the Polish foreign minister going to meet at the State Department?"
+    a = verify(q, one_passage(text, "t"), reply, S, scorer=vouches)
+    assert not a.answerable and a.checks.get("answer_is_actor") == "meet"
+    # Capitalised words that are the question's subject and verb are no title: "BSkyB competed with ONdigital".
+    text = "Now called Sky Active, BSkyB competed with the ONdigital terrestrial offering and cable services."
+    reply = ModelReply(ids=[1], span="ONdigital", verdict="none", answer="ONdigital")
+    assert verify("Who did BSkyB compete with initially?", one_passage(text, "b"), reply, S, scorer=vouches).answerable
+
+
 def test_the_unit_a_who_question_names_is_not_who_commands_it() -> None:
     # Measured: "Who commands the 82nd Airborne brigade being sent to Poland?" (the article never says) →
     # "82nd Airborne Division infantry brigade combat team based at Fort Bragg…": the brigade itself.
