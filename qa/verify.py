@@ -369,6 +369,7 @@ def check_reply(
             why += f" and none of {', '.join(repr(w) for w in ordinary[:3])}"
         if relevance is not None:
             why += f" and the cross-encoder scores them {relevance:.1f} (< {cfg.min_relevance})"
+        checks["unrelated"] = True
         return refusal(question, passages, why + ": they are about something else", **common)
 
     # Yes/no: the verdict leads; a "yes" resting on a negated sentence is not shown.

@@ -93,6 +93,14 @@ def test_no_second_look_when_off_without_a_scorer_or_when_the_model_found_nothin
     assert "second_look" not in ask(ScriptedChat(RIGHT)).checks  # an accepted first reply is final
 
 
+def test_no_second_look_when_the_answer_itself_is_refused_not_where_it_points() -> None:
+    # The answer gives the question back: the model's answer is what is wrong, not the sentence it cites.
+    chat = ScriptedChat(reply("Troops from the 82nd Airborne are going to Poland.", [1], "troops"))
+    final = ask(chat)
+    assert not final.answerable and "repeats the question" in (final.refusal_reason or "")
+    assert len(chat.calls) == 1 and "second_look" not in final.checks
+
+
 def test_evidence_without_keeps_the_other_sentences_numbers() -> None:
     ev = build_evidence(passages())
     fewer = ev.without([2])
