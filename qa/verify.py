@@ -193,7 +193,10 @@ def _settle_verdict(
         checks["yes_denied"] = [s.id for s in cited]
         verdict, cited, sentence, head = "no", [denying], "", None
     rest = sentence[head.end() :] if head else sentence
-    return verdict.capitalize() + (", " + rest[:1].lower() + rest[1:] if rest else ""), cited, None
+    first = rest.split(" ", 1)[0].strip(",.;:")
+    if first and not any(re.search(rf"\S\s+{re.escape(first)}\b", s.text) for s in cited):
+        rest = rest[:1].lower() + rest[1:]  # "The header can be small" → "Yes, the header…"; "Latvia" stays
+    return verdict.capitalize() + (", " + rest if rest else ""), cited, None
 
 
 def check_reply(

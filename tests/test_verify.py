@@ -719,3 +719,19 @@ def test_an_answer_from_a_sentence_that_says_the_opposite_is_refused() -> None:
     assert "'least'" in (least.refusal_reason or "") and "'most'" in (least.refusal_reason or "")
     most = verify("What was the UK's most popular TV service in 2015?", one_passage(text, "tv"), reply, S, vouches)
     assert most.answerable and most.answer == "Freeview [1]."
+
+
+def test_a_verdict_keeps_the_case_of_a_name_that_follows_it() -> None:
+    # Measured: "Is Riga open to having more American soldiers…?" → "Yes, latvia is ready…" (lowercased).
+    text = (
+        "A Latvian diplomat told CNN Wednesday that Latvia, which borders Russia and Belarus, “is ready and willing "
+        "to host more troops from the US.”"
+    )
+    reply = ModelReply(
+        ids=[1], span="ready and willing", verdict="yes", answer="Latvia is ready and willing to host more troops."
+    )
+    a = verify("Is Latvia willing to host more US troops?", one_passage(text, "l"), reply, S, scorer=vouches)
+    assert a.answerable and a.answer.startswith("Yes, Latvia is ready")
+    reply = ModelReply(ids=[1], span="ready and willing", verdict="yes", answer="The country is ready and willing.")
+    a = verify("Is Latvia willing to host more US troops?", one_passage(text, "l"), reply, S, scorer=vouches)
+    assert a.answerable and a.answer.startswith("Yes, the country is ready")
