@@ -220,6 +220,7 @@ def stream_answer(
         return
     messages = build_messages(question, evidence)
     fmt = response_format(settings.answer.max_evidence, is_yes_no(question))
+    lead = time.perf_counter() - t0  # evidence and prompt, before the model is asked
     said = yield from _generate(chat, messages, fmt, settings)
     reply, said_text, confidence = _parsed(chat, messages, said, fmt, settings)
     t1 = time.perf_counter()
@@ -229,31 +230,53 @@ def stream_answer(
         # run can be re-scored under any check policy; the verdict only ever withholds.
         verdict = confirm(chat, messages, said_text, reply.ids, question, settings)
         answer = apply_confirmation(answer, verdict, reply.ids, settings)
-    usage, generate_s = said.usage, said.generate_s
+    usage, generate_s, second_s = said.usage, lead + said.generate_s, 0.0
     if scorer is not None and second_look.wanted(answer, settings, scorer):
-        # The refused sentences left out, the model points again; only a reply the checks and the
-        # cross-encoder both back replaces the refusal (qa.second_look). Not streamed: it may not be shown.
-        fewer = evidence.without(answer.evidence_ids)
-        again = _drain(_generate(chat, build_messages(question, fewer), fmt, settings))
+        answer, again = _look_again(chat, question, passages, evidence, answer, fmt, settings, scorer)
         usage = Usage(
             prompt_tokens=usage.prompt_tokens + again.usage.prompt_tokens,
             completion_tokens=usage.completion_tokens + again.usage.completion_tokens,
             cached_prompt_tokens=usage.cached_prompt_tokens + again.usage.cached_prompt_tokens,
         )
-        generate_s += again.generate_s
-        reply2, _, confidence2 = _parsed(chat, messages, again, fmt, settings)
-        answer = second_look.settle(answer, question, passages, evidence, reply2, confidence2, settings, scorer)
+        second_s = again.generate_s
     answer.raw_reply = reply.model_dump_json()
     answer.usage = usage
     answer.model = str(getattr(chat, "model_name", "") or "")
     answer.timings = Timings(
         retrieve_s=retrieve_s,
-        first_token_s=said.first_token_s,
-        generate_s=generate_s,
-        verify_s=time.perf_counter() - t1,
+        first_token_s=None if said.first_token_s is None else lead + said.first_token_s,
+        generate_s=generate_s + second_s,
+        verify_s=time.perf_counter() - t1 - second_s,
         total_s=retrieve_s + time.perf_counter() - t0,
     )
     yield answer
+
+
+def _look_again(
+    chat: BaseChatModel,
+    question: str,
+    passages: Sequence[Passage],
+    evidence: Evidence,
+    refused: Answer,
+    fmt: dict[str, Any],
+    settings: Settings,
+    scorer: Scorer,
+) -> tuple[Answer, _Said]:
+    """The second look (qa.second_look): the model points again with the refused sentences left out; only
+    a reply the checks and the cross-encoder both back replaces the refusal. Not streamed: it may not be
+    shown. A second reply that is not valid JSON leaves the refusal standing. Raises ModelError."""
+    messages = build_messages(question, evidence.without(refused.evidence_ids))
+    again = _drain(_generate(chat, messages, fmt, settings))
+    try:
+        reply, _, confidence = _parsed(chat, messages, again, fmt, settings)
+    except ModelOutputError:
+        refused.checks["second_look"] = {
+            "dropped": list(refused.evidence_ids),
+            "accepted": False,
+            "why_not": "the reply was not valid JSON",
+        }
+        return refused, again
+    return second_look.settle(refused, question, passages, evidence, reply, confidence, settings, scorer), again
 
 
 @dataclass

@@ -4,7 +4,11 @@ cross-encoder both back the new pointer (qa.second_look)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from langchain_core.messages import AIMessageChunk
 
 from qa.answer import stream_answer
 from qa.api import QA
@@ -91,6 +95,30 @@ def test_no_second_look_when_off_without_a_scorer_or_when_the_model_found_nothin
     chat = ScriptedChat(reply("", []))
     assert not ask(chat).answerable and len(chat.calls) == 1
     assert "second_look" not in ask(ScriptedChat(RIGHT)).checks  # an accepted first reply is final
+
+
+def test_a_second_reply_that_is_not_json_leaves_the_refusal_standing() -> None:
+    chat = ScriptedChat(WRONG, '{"ids": [1', '{"ids": [1')  # broken, and broken again when asked to repair
+    final = ask(chat)
+    assert not final.answerable and "about something else" in (final.refusal_reason or "")
+    assert final.checks["second_look"]["why_not"] == "the reply was not valid JSON"
+    assert len(chat.calls) == 3 and "Kremlin" not in "\n".join(str(m.content) for m in chat.calls[2])
+    # A recorded run holding such a look replays to the same refusal.
+    qa = _ScoredQA(S, chat_model=ScriptedChat())  # type: ignore[arg-type]
+    assert not qa.reverify(QUESTION, passages(), WRONG, final.checks).answerable
+
+
+class _SlowChat(ScriptedChat):
+    def stream(self, messages: list[Any], **kwargs: Any) -> Iterator[AIMessageChunk]:
+        time.sleep(0.1)  # each call takes a measurable time
+        yield from super().stream(messages, **kwargs)
+
+
+def test_both_calls_count_as_generation_time_and_only_once() -> None:
+    final = ask(_SlowChat(WRONG, RIGHT))
+    t = final.timings
+    assert t.first_token_s is not None and 0 < t.first_token_s <= t.generate_s <= t.total_s
+    assert t.generate_s >= 0.2 and 0 <= t.verify_s < 0.1 and t.generate_s + t.verify_s <= t.total_s + 1e-6
 
 
 def test_no_second_look_when_the_answer_itself_is_refused_not_where_it_points() -> None:
