@@ -2,7 +2,7 @@
 
 A small model often points at a sentence next to the one that answers (the speaker's title one sentence
 before the quote, the meeting in the paragraph above). Code refuses such a reply; asked again without
-the refused sentences, the model often points at the right one. But an unanswerable question asked
+the refused sentences, the model sometimes points at the right one. But an unanswerable question asked
 twice is two chances to slip a nearby sentence past the checks, so the second reply must earn more than
 the first: it passes every check as the model gave it (no span, answer or verdict moved or replaced by
 code), and the cross-encoder, a signal independent of the model, ranks its cited sentence first of all
