@@ -10,20 +10,19 @@ shown; the quotes are the article's own sentences by construction.
 from __future__ import annotations
 
 import json
-import re
 import time
-from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from qa import second_look
-from qa.errors import InputError, ModelError, ModelOutputError
+from qa.errors import InputError, ModelOutputError
 from qa.evidence import Evidence, build_evidence
 from qa.models import Answer, Passage, Timings, Usage
 from qa.prompt import fill, load_prompt
 from qa.relation import Scorer
+from qa.reply_stream import Said, drain, span_logprob, stream_reply
 from qa.settings import Settings
 from qa.terms import is_yes_no
 from qa.verify import REFUSAL_TEXT, ModelReply, check_reply, refusal
@@ -71,31 +70,6 @@ def verify(
     return check_reply(question, passages, evidence or build_evidence(passages), reply, settings, scorer, confidence)
 
 
-_SPAN_FIELD = re.compile(r'"span"\s*:\s*"((?:[^"\\]|\\.)*)"')
-
-
-def span_logprob(tokens: Sequence[tuple[str, float]]) -> float | None:
-    """The lowest log-probability among the generated tokens that make up the JSON "span" string's value,
-    or None when the text holds no non-empty span. ``tokens`` are (token text, log-probability), in order."""
-    text = "".join(t for t, _ in tokens)
-    m = _SPAN_FIELD.search(text)
-    if m is None or m.end(1) == m.start(1):
-        return None
-    start, end, pos, inside = m.start(1), m.end(1), 0, []
-    for token, logprob in tokens:
-        if pos < end and pos + len(token) > start:
-            inside.append(logprob)
-        pos += len(token)
-    return min(inside) if inside else None
-
-
-def _token_logprobs(chunk: Any) -> list[tuple[str, float]]:
-    """(token, log-probability) pairs a streamed chunk carries (OpenAI's ``logprobs.content``), else []."""
-    meta = getattr(chunk, "response_metadata", None) or {}
-    content = (meta.get("logprobs") or {}).get("content") or []
-    return [(str(x.get("token", "")), float(x.get("logprob", 0.0))) for x in content if isinstance(x, dict)]
-
-
 def precheck(question: str, passages: Sequence[Passage], settings: Settings) -> str | None:
     """A reason to refuse before asking the model, or None: no passage at all, or none related."""
     if not passages:
@@ -104,61 +78,6 @@ def precheck(question: str, passages: Sequence[Passage], settings: Settings) -> 
     if best < settings.retrieval.min_score:
         return f"no passage is related to the question (best similarity {best:.2f} < {settings.retrieval.min_score})"
     return None
-
-
-class _AnswerFieldStream:
-    """Pulls the text of the JSON "answer" string out of a reply while it is still being generated."""
-
-    _ESCAPES: ClassVar[dict[str, str]] = {
-        "n": "\n",
-        "t": "\t",
-        '"': '"',
-        "\\": "\\",
-        "/": "/",
-        "b": "",
-        "f": "",
-        "r": "",
-    }
-
-    def __init__(self) -> None:
-        self.buf = ""
-        self.pos = -1  # index of the first character of the answer string in buf
-        self.done = False
-
-    def feed(self, piece: str) -> str:
-        self.buf += piece
-        if self.done:
-            return ""
-        if self.pos < 0:
-            m = re.search(r'"answer"\s*:\s*"', self.buf)
-            if not m:
-                return ""
-            self.pos = m.end()
-        out = []
-        i = self.pos
-        while i < len(self.buf):
-            ch = self.buf[i]
-            if ch == "\\":
-                if i + 1 >= len(self.buf):
-                    break
-                nxt = self.buf[i + 1]
-                if nxt == "u":
-                    if i + 6 > len(self.buf):
-                        break
-                    out.append(chr(int(self.buf[i + 2 : i + 6], 16)))
-                    i += 6
-                    continue
-                out.append(self._ESCAPES.get(nxt, nxt))
-                i += 2
-                continue
-            if ch == '"':
-                self.done = True
-                i += 1
-                break
-            out.append(ch)
-            i += 1
-        self.pos = i
-        return "".join(out)
 
 
 def parse_reply(text: str) -> ModelReply:
@@ -221,7 +140,7 @@ def stream_answer(
     messages = build_messages(question, evidence)
     fmt = response_format(settings.answer.max_evidence, is_yes_no(question))
     lead = time.perf_counter() - t0  # evidence and prompt, before the model is asked
-    said = yield from _generate(chat, messages, fmt, settings)
+    said = yield from stream_reply(chat, messages, fmt, settings)
     reply, said_text, confidence = _parsed(chat, messages, said, fmt, settings)
     t1 = time.perf_counter()
     answer = verify(question, passages, reply, settings, scorer, evidence, confidence)
@@ -261,12 +180,12 @@ def _look_again(
     fmt: dict[str, Any],
     settings: Settings,
     scorer: Scorer,
-) -> tuple[Answer, _Said]:
+) -> tuple[Answer, Said]:
     """The second look (qa.second_look): the model points again with the refused sentences left out; only
     a reply the checks and the cross-encoder both back replaces the refusal. Not streamed: it may not be
     shown. A second reply that is not valid JSON leaves the refusal standing. Raises ModelError."""
     messages = build_messages(question, evidence.without(refused.evidence_ids))
-    again = _drain(_generate(chat, messages, fmt, settings))
+    again = drain(stream_reply(chat, messages, fmt, settings))
     try:
         reply, _, confidence = _parsed(chat, messages, again, fmt, settings)
     except ModelOutputError:
@@ -279,65 +198,8 @@ def _look_again(
     return second_look.settle(refused, question, passages, evidence, reply, confidence, settings, scorer), again
 
 
-@dataclass
-class _Said:
-    """One streamed reply: its text, its tokens' log-probabilities, usage and timing."""
-
-    text: str = ""
-    tokens: list[tuple[str, float]] = field(default_factory=list)
-    usage: Usage = field(default_factory=Usage)
-    first_token_s: float | None = None
-    generate_s: float = 0.0
-
-
-def _generate(
-    chat: BaseChatModel, messages: list[BaseMessage], fmt: dict[str, Any], settings: Settings
-) -> Generator[str, None, _Said]:
-    """Stream one reply: yield the answer field's text as it comes, return the whole reply. Raises ModelError."""
-    t0 = time.perf_counter()
-    said = _Said()
-    stream = _AnswerFieldStream()
-    # The span's token probabilities are one signal of the relation check (AnswerSettings.confident_span).
-    extra: dict[str, Any] = {} if settings.answer.confident_span is None else {"logprobs": True, "top_logprobs": 1}
-    try:
-        for chunk in chat.stream(messages, response_format=fmt, **extra):
-            said.tokens.extend(_token_logprobs(chunk))
-            piece = chunk.content if isinstance(chunk.content, str) else ""
-            if piece and said.first_token_s is None:
-                said.first_token_s = time.perf_counter() - t0
-            text = stream.feed(piece)
-            if text:
-                yield text
-            um = getattr(chunk, "usage_metadata", None)
-            if um:
-                said.usage = Usage(
-                    prompt_tokens=um.get("input_tokens", 0),
-                    completion_tokens=um.get("output_tokens", 0),
-                    cached_prompt_tokens=(um.get("input_token_details") or {}).get("cache_read", 0) or 0,
-                )
-    except ModelError:
-        raise
-    except Exception as exc:
-        from qa.llm import translate_error
-
-        raise translate_error(exc, settings) from exc
-    said.text = stream.buf
-    said.generate_s = time.perf_counter() - t0
-    return said
-
-
-def _drain(gen: Generator[str, None, _Said]) -> _Said:
-    """Run a reply's stream to its end without showing it; the whole reply."""
-    while True:
-        try:
-            next(gen)
-        except StopIteration as done:
-            said: _Said = done.value
-            return said
-
-
 def _parsed(
-    chat: BaseChatModel, messages: list[BaseMessage], said: _Said, fmt: dict[str, Any], settings: Settings
+    chat: BaseChatModel, messages: list[BaseMessage], said: Said, fmt: dict[str, Any], settings: Settings
 ) -> tuple[ModelReply, str, float | None]:
     """(the reply, its text, the span's confidence) of a streamed reply, repaired once if it is not valid JSON."""
     confidence = span_logprob(said.tokens) if "".join(t for t, _ in said.tokens) == said.text else None

@@ -5,17 +5,12 @@ import string
 
 import pytest
 
-from qa.answer import (
-    _AnswerFieldStream,
-    build_messages,
-    response_format,
-    span_logprob,
-    stream_answer,
-)
+from qa.answer import build_messages, response_format, stream_answer
 from qa.errors import InputError, ModelOutputError
 from qa.evidence import build_evidence
 from qa.models import Answer, Passage
 from qa.prompt import load_prompt
+from qa.reply_stream import AnswerFieldStream, span_logprob
 from qa.settings import Settings
 from tests.fakes import ScriptedChat, reply
 
@@ -70,7 +65,7 @@ def test_question_comes_last_so_the_prefix_is_cacheable() -> None:
 
 
 def test_field_stream_handles_escapes_split_across_pieces() -> None:
-    s = _AnswerFieldStream()
+    s = AnswerFieldStream()
     text = json_text = '{"ids": [1], "span": "no", "verdict": "none", "answer": "He said \\"no\\" \\u2014 twice\\n[1]"}'
     out = "".join(s.feed(json_text[i : i + 3]) for i in range(0, len(text), 3))
     assert out == 'He said "no" \u2014 twice\n[1]'
