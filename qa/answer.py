@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from qa import second_look
 from qa.errors import InputError, ModelOutputError
 from qa.evidence import Evidence, build_evidence
-from qa.models import Answer, Passage, Timings, Usage
+from qa.models import Answer, Passage, Timings
 from qa.prompt import fill, load_prompt
 from qa.relation import Scorer
 from qa.reply_stream import Said, drain, span_logprob, stream_reply
@@ -152,11 +152,7 @@ def stream_answer(
     usage, generate_s, second_s = said.usage, lead + said.generate_s, 0.0
     if scorer is not None and second_look.wanted(answer, settings, scorer):
         answer, again = _look_again(chat, question, passages, evidence, answer, fmt, settings, scorer)
-        usage = Usage(
-            prompt_tokens=usage.prompt_tokens + again.usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens + again.usage.completion_tokens,
-            cached_prompt_tokens=usage.cached_prompt_tokens + again.usage.cached_prompt_tokens,
-        )
+        usage = usage.plus(again.usage)
         second_s = again.generate_s
     answer.raw_reply = reply.model_dump_json()
     answer.usage = usage
@@ -189,12 +185,7 @@ def _look_again(
     try:
         reply, _, confidence = _parsed(chat, messages, again, fmt, settings)
     except ModelOutputError:
-        refused.checks["second_look"] = {
-            "dropped": list(refused.evidence_ids),
-            "accepted": False,
-            "why_not": "the reply was not valid JSON",
-        }
-        return refused, again
+        return second_look.unreadable(refused), again
     return second_look.settle(refused, question, passages, evidence, reply, confidence, settings, scorer), again
 
 

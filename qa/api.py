@@ -292,9 +292,14 @@ class QA:
             answer = apply_confirmation(answer, recorded["confirm"], recorded.get("confirm_ids", []), self.settings)
         look = (recorded or {}).get("second_look")
         scorer = self.scorer
-        if isinstance(look, dict) and "reply" in look and scorer and second_look.wanted(answer, self.settings, scorer):
+        if (
+            isinstance(look, dict)
+            and "reply" in look
+            and scorer is not None
+            and second_look.wanted(answer, self.settings, scorer)
+        ):
             # The recorded second reply, checked again (it was given these sentences minus the refused ones).
-            again = parse_reply(str(look.get("reply", "")))
+            again = parse_reply(str(look["reply"]))
             sure = look.get("span_logprob")
             answer = second_look.settle(
                 answer,

@@ -114,6 +114,14 @@ class Usage(BaseModel):
     completion_tokens: int = 0
     cached_prompt_tokens: int = 0
 
+    def plus(self, other: Usage) -> Usage:
+        """The counts of two calls together."""
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            cached_prompt_tokens=self.cached_prompt_tokens + other.cached_prompt_tokens,
+        )
+
 
 class Timings(BaseModel):
     """Seconds spent in each stage of answering one question."""

@@ -95,4 +95,14 @@ def settle(
     return first
 
 
-__all__ = ["accepted", "settle", "wanted"]
+def unreadable(first: Answer) -> Answer:
+    """The first refusal, recording a second reply that was not valid JSON even after a repair."""
+    first.checks["second_look"] = {
+        "dropped": list(first.evidence_ids),
+        "accepted": False,
+        "why_not": "the reply was not valid JSON",
+    }
+    return first
+
+
+__all__ = ["accepted", "settle", "unreadable", "wanted"]

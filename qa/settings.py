@@ -168,7 +168,8 @@ class AnswerSettings(BaseModel):
     )
     second_look: bool = Field(
         default=True,
-        description="When code refuses a reply that pointed at sentences, ask the model once more with those "
+        description="When code refuses the sentences a reply pointed at (about something else, said of another "
+        "subject, or naming the question's own subject for whom it acts on), ask the model once more with those "
         "sentences left out. The second reply is shown only if it passes every check as given (nothing moved "
         "or replaced by code) and the cross-encoder ranks its cited sentence first of all shown. Needs "
         "reranking on; costs one more model call per such refusal.",
